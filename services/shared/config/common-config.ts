@@ -1,0 +1,116 @@
+import type { EnvReader } from './env-reader.ts';
+
+export const SASL_MECHANISMS = ['none', 'plain', 'scram-sha-256', 'scram-sha-512'] as const;
+export type SaslMechanism = (typeof SASL_MECHANISMS)[number];
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+export interface KafkaConfig {
+  brokers: string[];
+  clientId: string;
+  ssl: boolean;
+  sslCaFile: string | null;
+  /** Certificate checks are on unless explicitly turned off. */
+  sslRejectUnauthorized: boolean;
+  saslMechanism: SaslMechanism;
+  saslUsername: string | null;
+  saslPassword: string | null;
+  connectionTimeoutMs: number;
+  requestTimeoutMs: number;
+}
+
+export interface RegistryConfig {
+  url: string;
+  username: string | null;
+  password: string | null;
+  timeoutMs: number;
+}
+
+export interface TopicsConfig {
+  engagement: string;
+  triggers: string;
+  erasure: string;
+  scheduled: string;
+  ready: string;
+  engineChangelog: string;
+  delayChangelog: string;
+}
+
+export interface CommonConfig {
+  kafka: KafkaConfig;
+  registry: RegistryConfig;
+  topics: TopicsConfig;
+  adminPort: number;
+  adminHost: string;
+  logLevel: LogLevel;
+  stateDir: string;
+  /** Records larger than this go to the dead-letter topic (OVERSIZE). */
+  maxRecordBytes: number;
+}
+
+export const DEFAULT_TOPICS: Readonly<TopicsConfig> = Object.freeze({
+  engagement: 'sto.engagement.events.v1',
+  triggers: 'sto.triggers.v1',
+  erasure: 'sto.erasure.requests.v1',
+  scheduled: 'sto.sends.scheduled.v1',
+  ready: 'sto.sends.ready.v1',
+  engineChangelog: 'sto.engine.profiles.changelog.v1',
+  delayChangelog: 'sto.delay.pending.changelog.v1',
+});
+
+/** Environment variable of each topic name. */
+export const TOPIC_VARIABLES: Readonly<Record<keyof TopicsConfig, string>> = Object.freeze({
+  engagement: 'STO_TOPIC_ENGAGEMENT',
+  triggers: 'STO_TOPIC_TRIGGERS',
+  erasure: 'STO_TOPIC_ERASURE',
+  scheduled: 'STO_TOPIC_SCHEDULED',
+  ready: 'STO_TOPIC_READY',
+  engineChangelog: 'STO_TOPIC_ENGINE_CHANGELOG',
+  delayChangelog: 'STO_TOPIC_DELAY_CHANGELOG',
+});
+
+export function deadLetterTopic(sourceTopic: string): string {
+  return `${sourceTopic}.dlq`;
+}
+
+/** The settings every service shares; each service's config adds its own. */
+export function readCommonConfig(env: EnvReader, service: string, defaultAdminPort: number): CommonConfig {
+  const saslMechanism = env.oneOf('STO_KAFKA_SASL_MECHANISM', 'none', SASL_MECHANISMS);
+  const saslUsername = env.optionalString('STO_KAFKA_SASL_USERNAME');
+  const saslPassword = env.optionalString('STO_KAFKA_SASL_PASSWORD');
+  if (saslMechanism !== 'none' && (!saslUsername || !saslPassword)) {
+    env.problem('STO_KAFKA_SASL_USERNAME', `and STO_KAFKA_SASL_PASSWORD are required when STO_KAFKA_SASL_MECHANISM=${saslMechanism}`);
+  }
+  const topics = {} as TopicsConfig;
+  for (const key of Object.keys(DEFAULT_TOPICS) as (keyof TopicsConfig)[]) {
+    const name = env.string(TOPIC_VARIABLES[key], DEFAULT_TOPICS[key]);
+    if (!/^[a-zA-Z0-9._-]{1,200}$/.test(name)) env.problem(TOPIC_VARIABLES[key], `"${name}" is not a valid Kafka topic name`);
+    topics[key] = name;
+  }
+  return {
+    kafka: {
+      brokers: env.hostPorts('STO_KAFKA_BROKERS', '127.0.0.1:9092'),
+      clientId: env.string('STO_KAFKA_CLIENT_ID', `sto-${service}`),
+      ssl: env.boolean('STO_KAFKA_SSL', false),
+      sslCaFile: env.optionalString('STO_KAFKA_SSL_CA_FILE'),
+      sslRejectUnauthorized: env.boolean('STO_KAFKA_SSL_REJECT_UNAUTHORIZED', true),
+      saslMechanism,
+      saslUsername,
+      saslPassword,
+      connectionTimeoutMs: env.integer('STO_KAFKA_CONNECTION_TIMEOUT_MS', 3_000, 100, 120_000),
+      requestTimeoutMs: env.integer('STO_KAFKA_REQUEST_TIMEOUT_MS', 30_000, 1_000, 300_000),
+    },
+    registry: {
+      url: env.url('STO_SCHEMA_REGISTRY_URL', 'http://127.0.0.1:8081/apis/ccompat/v7'),
+      username: env.optionalString('STO_SCHEMA_REGISTRY_USERNAME'),
+      password: env.optionalString('STO_SCHEMA_REGISTRY_PASSWORD'),
+      timeoutMs: env.integer('STO_SCHEMA_REGISTRY_TIMEOUT_MS', 5_000, 100, 120_000),
+    },
+    topics,
+    adminPort: env.integer('STO_ADMIN_PORT', defaultAdminPort, 0, 65_535),
+    adminHost: env.string('STO_ADMIN_HOST', '127.0.0.1'),
+    logLevel: env.oneOf('STO_LOG_LEVEL', 'info', LOG_LEVELS),
+    stateDir: env.string('STO_STATE_DIR', `.state/${service}`),
+    maxRecordBytes: env.integer('STO_MAX_RECORD_BYTES', 1_000_000, 1_024, 100_000_000),
+  };
+}

@@ -1,0 +1,120 @@
+// TypeScript shapes of the Avro records in schemas/ (as avsc decodes them: longs are numbers of
+// epoch milliseconds, bytes are Buffers, unions of null and T are T | null).
+
+export type Channel = 'EMAIL' | 'PUSH' | 'SMS' | 'IN_APP';
+export type EngagementType = 'SEND' | 'DELIVERY' | 'OPEN' | 'CLICK' | 'CONVERSION' | 'SESSION';
+export type TriggerKind = 'CAMPAIGN' | 'JOURNEY' | 'CART_RECOVERY' | 'TRANSACTIONAL' | 'OTHER';
+export type Urgency = 'NORMAL' | 'URGENT';
+export type Objective = 'OPEN' | 'CLICK';
+export type QuietHoursPolicy = 'BEST_ALLOWED' | 'DEFER_TO_END';
+export type DecisionReason = 'OPTIMIZED' | 'EXPLICIT_SEND_AT' | 'URGENT_BYPASS' | 'CONTROL' | 'FALLBACK_THIN_HISTORY' | 'EXPLORATION';
+export type TimeZoneSource = 'TRIGGER' | 'LEARNED' | 'DEFAULT';
+export type Arm = 'TREATMENT' | 'CONTROL';
+export type BindingConstraint = 'NONE' | 'QUIET_HOURS' | 'QUIET_HOURS_FORCED' | 'WINDOW_END' | 'WINDOW_START' | 'NOW' | 'EXPLICIT' | 'DEFAULT_TIME';
+
+export interface EngagementEvent {
+  eventId: string;
+  recipientId: string;
+  channel: Channel;
+  eventType: EngagementType;
+  occurredAt: number;
+  timeZone: string | null;
+  campaignId: string | null;
+  messageId: string | null;
+  machineOpen: boolean | null;
+  userAgent: string | null;
+  deliveredAt: number | null;
+  attributes: Record<string, string>;
+}
+
+export interface QuietHours {
+  startMinute: number;
+  endMinute: number;
+}
+
+export interface SendTrigger {
+  triggerId: string;
+  recipientId: string;
+  campaignId: string;
+  messageId: string | null;
+  channel: Channel;
+  triggerKind: TriggerKind;
+  urgency: Urgency;
+  occurredAt: number;
+  timeZone: string | null;
+  windowHours: number;
+  sendAt: number | null;
+  quietHours: QuietHours | null;
+  quietHoursPolicy: QuietHoursPolicy | null;
+  defaultLocalMinute: number | null;
+  objective: Objective;
+  holdoutShare: number | null;
+  payload: Buffer;
+  attributes: Record<string, string>;
+}
+
+export interface SlotScore {
+  sendAt: number;
+  hourOfWeek: number;
+  score: number;
+}
+
+export interface ScheduledSend {
+  scheduleId: string;
+  action: 'SCHEDULE' | 'CANCEL';
+  triggerId: string;
+  recipientId: string;
+  campaignId: string;
+  messageId: string | null;
+  channel: Channel;
+  sendAt: number;
+  localSendTime: string;
+  timeZone: string;
+  timeZoneSource: TimeZoneSource;
+  reason: DecisionReason;
+  propensity: number;
+  exploration: boolean;
+  arm: Arm;
+  topSlots: SlotScore[];
+  evidence: { individual: number; cohort: number; global: number };
+  bindingConstraint: BindingConstraint;
+  modelVersion: string;
+  historyEvents: number;
+  historyActiveDays: number;
+  triggeredAt: number;
+  payload: Buffer;
+}
+
+export interface ReadySend {
+  scheduleId: string;
+  triggerId: string;
+  recipientId: string;
+  campaignId: string;
+  messageId: string | null;
+  channel: Channel;
+  reason: DecisionReason;
+  sendAt: number;
+  releasedAt: number;
+  timeZone: string;
+  payload: Buffer;
+}
+
+export interface ErasureRequest {
+  requestId: string;
+  recipientId: string;
+  requestedAt: number;
+}
+
+export interface DeadLetter {
+  sourceTopic: string;
+  sourcePartition: number;
+  sourceOffset: number;
+  sourceTimestamp: number;
+  key: Buffer | null;
+  value: Buffer | null;
+  headers: Record<string, Buffer>;
+  errorCode: string;
+  reason: string;
+  service: string;
+  failedAt: number;
+}

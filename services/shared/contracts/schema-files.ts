@@ -1,0 +1,29 @@
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import avro from 'avsc';
+
+/** The project's record contracts: schema file, registry subject and the record's full name. */
+export const CONTRACTS = {
+  engagement: { file: 'engagement-event.v1.avsc', fullName: 'io.sto.v1.EngagementEvent' },
+  trigger: { file: 'send-trigger.v1.avsc', fullName: 'io.sto.v1.SendTrigger' },
+  scheduled: { file: 'scheduled-send.v1.avsc', fullName: 'io.sto.v1.ScheduledSend' },
+  ready: { file: 'ready-send.v1.avsc', fullName: 'io.sto.v1.ReadySend' },
+  erasure: { file: 'erasure-request.v1.avsc', fullName: 'io.sto.v1.ErasureRequest' },
+  deadLetter: { file: 'dead-letter.v1.avsc', fullName: 'io.sto.v1.DeadLetter' },
+} as const;
+export type ContractName = keyof typeof CONTRACTS;
+
+const SCHEMA_DIR = fileURLToPath(new URL('../../../schemas/', import.meta.url));
+
+export function readSchemaJson(contract: ContractName): avro.Schema {
+  return JSON.parse(readFileSync(SCHEMA_DIR + CONTRACTS[contract].file, 'utf8')) as avro.Schema;
+}
+
+export function readerType(contract: ContractName): avro.Type {
+  return avro.Type.forSchema(readSchemaJson(contract));
+}
+
+/** Confluent TopicNameStrategy: `<topic>-value`. */
+export function valueSubject(topic: string): string {
+  return `${topic}-value`;
+}

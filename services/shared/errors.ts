@@ -1,0 +1,52 @@
+// A small error taxonomy: a stable `code`, a `retriable` flag and a `cause`.
+// Non-retriable input errors go to the dead-letter topic; retriable ones are retried in place.
+
+export const ErrorCode = {
+  CONFIG_INVALID: 'CONFIG_INVALID',
+  DEPENDENCY_UNREACHABLE: 'DEPENDENCY_UNREACHABLE',
+  UNDECODABLE: 'UNDECODABLE',
+  UNKNOWN_SCHEMA_ID: 'UNKNOWN_SCHEMA_ID',
+  WRONG_SCHEMA: 'WRONG_SCHEMA',
+  INVALID_FIELD: 'INVALID_FIELD',
+  OVERSIZE: 'OVERSIZE',
+  REGISTRY_UNAVAILABLE: 'REGISTRY_UNAVAILABLE',
+  STORE_FAILURE: 'STORE_FAILURE',
+} as const;
+export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
+
+export class StoError extends Error {
+  readonly code: ErrorCode;
+  readonly retriable: boolean;
+
+  constructor(code: ErrorCode, message: string, options: { retriable?: boolean; cause?: unknown } = {}) {
+    super(message, { cause: options.cause });
+    this.name = 'StoError';
+    this.code = code;
+    this.retriable = options.retriable ?? false;
+  }
+}
+
+/** A record that can never be processed as it is: it belongs in the dead-letter topic. */
+export class InputError extends StoError {
+  constructor(code: ErrorCode, message: string, cause?: unknown) {
+    super(code, message, { retriable: false, cause });
+    this.name = 'InputError';
+  }
+}
+
+export class ConfigError extends StoError {
+  readonly variable: string;
+  constructor(variable: string, message: string) {
+    super(ErrorCode.CONFIG_INVALID, `${variable}: ${message}`);
+    this.name = 'ConfigError';
+    this.variable = variable;
+  }
+}
+
+export function isInputError(error: unknown): error is InputError {
+  return error instanceof InputError;
+}
+
+export function errorMessage(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

@@ -1,0 +1,72 @@
+import { readFileSync } from 'node:fs';
+import { Kafka, logLevel as KafkaLogLevel, type KafkaConfig as KafkaJsConfig, type SASLOptions } from 'kafkajs';
+import type { KafkaConfig } from '../config/common-config.ts';
+import { ErrorCode, StoError, errorMessage } from '../errors.ts';
+import type { Logger } from '../logger.ts';
+
+/** Builds the kafkajs options: TLS with certificate checks on by default, SASL PLAIN/SCRAM. */
+export function kafkaClientOptions(config: KafkaConfig, logger: Logger): KafkaJsConfig {
+  let sasl: SASLOptions | undefined;
+  if (config.saslMechanism !== 'none') {
+    sasl = { mechanism: config.saslMechanism, username: config.saslUsername ?? '', password: config.saslPassword ?? '' } as SASLOptions;
+  }
+  const ssl = config.ssl
+    ? {
+        rejectUnauthorized: config.sslRejectUnauthorized,
+        ...(config.sslCaFile ? { ca: [readFileSync(config.sslCaFile, 'utf8')] } : {}),
+      }
+    : false;
+  const kafkaLogger = logger.child({ component: 'kafkajs' });
+  return {
+    clientId: config.clientId,
+    brokers: config.brokers,
+    ssl,
+    ...(sasl ? { sasl } : {}),
+    connectionTimeout: config.connectionTimeoutMs,
+    requestTimeout: config.requestTimeoutMs,
+    retry: { initialRetryTime: 200, retries: 8, maxRetryTime: 5_000 },
+    logLevel: KafkaLogLevel.WARN,
+    logCreator: () => ({ level, log }) => {
+      const { message, ...extra } = log;
+      const method = level <= KafkaLogLevel.ERROR ? 'error' : level === KafkaLogLevel.WARN ? 'warn' : 'debug';
+      kafkaLogger[method](extra, String(message));
+    },
+  };
+}
+
+export function createKafka(config: KafkaConfig, logger: Logger): Kafka {
+  // kafkajs >= 2 already uses the Java-compatible murmur2 partitioner by default.
+  process.env.KAFKAJS_NO_PARTITIONER_WARNING ??= '1';
+  return new Kafka(kafkaClientOptions(config, logger));
+}
+
+/**
+ * Fails fast with a message naming STO_KAFKA_BROKERS when no broker answers, instead of letting
+ * kafkajs retry for minutes.
+ */
+export async function assertBrokerReachable(config: KafkaConfig, logger: Logger, deadlineMs = 15_000): Promise<void> {
+  const probe = new Kafka({
+    ...kafkaClientOptions(config, logger),
+    logLevel: KafkaLogLevel.NOTHING,
+    retry: { retries: 2, initialRetryTime: 200, maxRetryTime: 1_000 },
+  });
+  const admin = probe.admin();
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    await Promise.race([
+      admin.connect().then(() => admin.describeCluster()),
+      new Promise((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`no answer within ${deadlineMs} ms`)), deadlineMs);
+      }),
+    ]);
+  } catch (error) {
+    throw new StoError(
+      ErrorCode.DEPENDENCY_UNREACHABLE,
+      `STO_KAFKA_BROKERS=${config.brokers.join(',')}: cannot reach a Kafka broker (${errorMessage(error)})`,
+      { cause: error },
+    );
+  } finally {
+    clearTimeout(timer);
+    await admin.disconnect().catch(() => undefined);
+  }
+}

@@ -1,0 +1,40 @@
+import { deadLetterTopic, type TopicsConfig } from '../config/common-config.ts';
+import type { ContractName } from '../contracts/schema-files.ts';
+
+export interface TopicSpec {
+  name: string;
+  partitions: number;
+  config: Record<string, string>;
+  /** Avro contract of the record values, or null for internal binary topics. */
+  contract: ContractName | null;
+}
+
+const DAY_MS = 86_400_000;
+
+/**
+ * Every topic the pipeline uses, created explicitly (never by broker auto-create).
+ * Engagement, triggers and erasure share one partition count: they are co-partitioned by
+ * recipient id, so one engine instance owns partition i of all three. The changelogs mirror the
+ * partitions of the inputs they back.
+ */
+export function topicPlan(topics: TopicsConfig, partitions: number): TopicSpec[] {
+  const compacted = { 'cleanup.policy': 'compact', 'min.compaction.lag.ms': '60000', 'delete.retention.ms': String(7 * DAY_MS) };
+  const inputs: TopicSpec[] = [
+    { name: topics.engagement, partitions, config: { 'retention.ms': String(30 * DAY_MS) }, contract: 'engagement' },
+    { name: topics.triggers, partitions, config: { 'retention.ms': String(14 * DAY_MS) }, contract: 'trigger' },
+    { name: topics.erasure, partitions, config: { 'retention.ms': String(35 * DAY_MS) }, contract: 'erasure' },
+    { name: topics.scheduled, partitions, config: { 'retention.ms': String(14 * DAY_MS) }, contract: 'scheduled' },
+  ];
+  const outputs: TopicSpec[] = [
+    { name: topics.ready, partitions, config: { 'retention.ms': String(7 * DAY_MS) }, contract: 'ready' },
+    { name: topics.engineChangelog, partitions, config: compacted, contract: null },
+    { name: topics.delayChangelog, partitions, config: compacted, contract: null },
+  ];
+  const deadLetters: TopicSpec[] = inputs.map((input) => ({
+    name: deadLetterTopic(input.name),
+    partitions: 1,
+    config: { 'retention.ms': String(30 * DAY_MS) },
+    contract: 'deadLetter',
+  }));
+  return [...inputs, ...outputs, ...deadLetters];
+}

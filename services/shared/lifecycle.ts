@@ -1,0 +1,39 @@
+import type { Logger } from './logger.ts';
+
+/**
+ * Installs SIGTERM/SIGINT handlers that run `stop` once; a second signal forces exit.
+ * Returns a function that removes the handlers.
+ */
+export function installSignalHandlers(stop: () => Promise<void>, logger: Logger, exit: (code: number) => void = process.exit): () => void {
+  let stopping = false;
+  const onSignal = (signal: NodeJS.Signals): void => {
+    if (stopping) {
+      logger.warn({ signal }, 'second signal: exiting now');
+      exit(130);
+      return;
+    }
+    stopping = true;
+    logger.info({ signal }, 'shutting down');
+    stop().then(
+      () => exit(0),
+      (error: unknown) => {
+        logger.error({ err: error }, 'shutdown failed');
+        exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+  return () => {
+    process.off('SIGTERM', onSignal);
+    process.off('SIGINT', onSignal);
+  };
+}
+
+/** Prints a start-up failure in one clear line (no stack for configuration errors) and exits non-zero. */
+export function exitOnStartupFailure(service: string, error: unknown): never {
+  const code = (error as { code?: string }).code;
+  const message = error instanceof Error ? error.message : String(error);
+  process.stderr.write(`${service}: cannot start${code ? ` [${code}]` : ''}: ${message}\n`);
+  process.exit(code === 'CONFIG_INVALID' ? 78 : 1);
+}

@@ -1,0 +1,125 @@
+import { randomUUID } from 'node:crypto';
+import type { Kafka, Message } from 'kafkajs';
+import type { Logger } from '../logger.ts';
+import type { PartitionStore } from './partition-store.ts';
+
+/** Changelog records: key = store key, value = store value (null = tombstone). */
+export const CHANGELOG_OFFSET_KEY_PREFIX = '\x00offset:';
+
+export function changelogMessages(partition: number, dirty: ReadonlyMap<string, Buffer | null>, offsets: Readonly<Record<string, number>>): Message[] {
+  const messages: Message[] = [];
+  for (const [key, value] of dirty) messages.push({ key, value, partition });
+  for (const [topic, offset] of Object.entries(offsets)) {
+    messages.push({ key: `${CHANGELOG_OFFSET_KEY_PREFIX}${topic}`, value: Buffer.from(String(offset)), partition });
+  }
+  return messages;
+}
+
+const RESTORE_BATCH = 5_000;
+
+/**
+ * Brings partition stores up to the end of their compacted changelog partitions. A store that is
+ * already at the end restores nothing; one that is behind replays only the tail; one that is ahead
+ * of the changelog (the topic was recreated) or below the low watermark is cleared and rebuilt.
+ * Returns the number of records applied per partition.
+ */
+export async function restoreFromChangelog(options: {
+  kafka: Kafka;
+  topic: string;
+  stores: PartitionStore[];
+  groupPrefix: string;
+  logger: Logger;
+  isCancelled?: () => boolean;
+}): Promise<Map<number, number>> {
+  const { kafka, topic, stores, logger } = options;
+  const applied = new Map<number, number>(stores.map((store) => [store.partition, 0]));
+  if (stores.length === 0) return applied;
+  const admin = kafka.admin();
+  await admin.connect();
+  let watermarks: { partition: number; high: string; low: string }[];
+  try {
+    watermarks = await admin.fetchTopicOffsets(topic);
+  } finally {
+    await admin.disconnect();
+  }
+  const targets = new Map<number, { store: PartitionStore; start: number; end: number }>();
+  for (const store of stores) {
+    const mark = watermarks.find((candidate) => candidate.partition === store.partition);
+    const high = Number(mark?.high ?? 0);
+    const low = Number(mark?.low ?? 0);
+    let start = store.changelogNext;
+    if (start > high || start < low) {
+      logger.warn({ partition: store.partition, storeAt: start, low, high }, 'store does not match its changelog: rebuilding it');
+      await store.clear();
+      start = low;
+    }
+    if (start < high) targets.set(store.partition, { store, start, end: high });
+  }
+  if (targets.size === 0) return applied;
+
+  const consumer = kafka.consumer({ groupId: `${options.groupPrefix}-restore-${randomUUID()}`, maxBytes: 50 * 1024 * 1024 });
+  await consumer.connect();
+  try {
+    await consumer.subscribe({ topic, fromBeginning: true });
+    let finish!: () => void;
+    let fail!: (error: unknown) => void;
+    const done = new Promise<void>((resolve, reject) => {
+      finish = resolve;
+      fail = reject;
+    });
+    const remaining = new Set(targets.keys());
+    await consumer.run({
+      autoCommit: false,
+      eachBatchAutoResolve: false,
+      eachBatch: async ({ batch }) => {
+        const target = targets.get(batch.partition);
+        if (!target || !remaining.has(batch.partition)) return;
+        try {
+          let puts = new Map<string, Buffer | null>();
+          let offsets: Record<string, number> = {};
+          let next = target.store.changelogNext;
+          const flush = async () => {
+            await target.store.commit({ puts, offsets, changelogNext: next });
+            puts = new Map();
+            offsets = {};
+          };
+          for (const message of batch.messages) {
+            const offset = Number(message.offset);
+            if (offset < target.start || offset >= target.end) continue;
+            const key = message.key?.toString('utf8') ?? '';
+            if (key.startsWith(CHANGELOG_OFFSET_KEY_PREFIX)) {
+              offsets[key.slice(CHANGELOG_OFFSET_KEY_PREFIX.length)] = Number(message.value?.toString('utf8') ?? 0);
+            } else {
+              puts.set(key, message.value ?? null);
+            }
+            next = offset + 1;
+            applied.set(batch.partition, (applied.get(batch.partition) ?? 0) + 1);
+            if (puts.size >= RESTORE_BATCH) await flush();
+          }
+          await flush();
+          if (next >= target.end) {
+            remaining.delete(batch.partition);
+            consumer.pause([{ topic, partitions: [batch.partition] }]);
+            if (remaining.size === 0) finish();
+          }
+        } catch (error) {
+          fail(error);
+        }
+      },
+    });
+    for (const [partition, target] of targets) consumer.seek({ topic, partition, offset: String(target.start) });
+    const others = watermarks.map((mark) => mark.partition).filter((partition) => !targets.has(partition));
+    if (others.length > 0) consumer.pause([{ topic, partitions: others }]);
+    const poll = setInterval(() => {
+      if (options.isCancelled?.()) fail(new Error('restore cancelled: partition revoked'));
+    }, 200);
+    try {
+      await done;
+    } finally {
+      clearInterval(poll);
+    }
+  } finally {
+    await consumer.disconnect();
+  }
+  return applied;
+}

@@ -1,0 +1,96 @@
+import type { PartitionStore } from './partition-store.ts';
+
+/**
+ * Bounded cache of clean store values (LRU by insertion order), with `null` remembered for keys
+ * known to be absent, so a new recipient does not cost a LevelDB read per event.
+ */
+export class CleanCache {
+  readonly #entries = new Map<string, Buffer | null>();
+  readonly #maxEntries: number;
+  hits = 0;
+  misses = 0;
+
+  constructor(maxEntries: number) {
+    this.#maxEntries = maxEntries;
+  }
+
+  lookup(key: string): Buffer | null | undefined {
+    const value = this.#entries.get(key);
+    if (value === undefined) {
+      this.misses++;
+      return undefined;
+    }
+    this.hits++;
+    this.#entries.delete(key);
+    this.#entries.set(key, value);
+    return value;
+  }
+
+  remember(key: string, value: Buffer | null): void {
+    if (this.#maxEntries <= 0) return;
+    this.#entries.delete(key);
+    this.#entries.set(key, value);
+    while (this.#entries.size > this.#maxEntries) {
+      const oldest = this.#entries.keys().next().value as string;
+      this.#entries.delete(oldest);
+    }
+  }
+
+  forget(key: string): void {
+    this.#entries.delete(key);
+  }
+
+  get size(): number {
+    return this.#entries.size;
+  }
+
+  clear(): void {
+    this.#entries.clear();
+  }
+}
+
+/**
+ * The write-back view of one partition's state while a fetched batch is processed: reads go
+ * dirty → clean cache → LevelDB; writes stay in memory until the runner commits them in one
+ * atomic batch together with the consumed offsets.
+ */
+export class StateTransaction {
+  readonly partition: number;
+  readonly #store: PartitionStore;
+  readonly #cache: CleanCache;
+  readonly dirty = new Map<string, Buffer | null>();
+
+  constructor(store: PartitionStore, cache: CleanCache) {
+    this.partition = store.partition;
+    this.#store = store;
+    this.#cache = cache;
+  }
+
+  async get(key: string): Promise<Buffer | undefined> {
+    if (this.dirty.has(key)) return this.dirty.get(key) ?? undefined;
+    const cached = this.#cache.lookup(key);
+    if (cached !== undefined) return cached ?? undefined;
+    const value = await this.#store.get(key);
+    this.#cache.remember(key, value ?? null);
+    return value;
+  }
+
+  put(key: string, value: Buffer): void {
+    this.dirty.set(key, value);
+  }
+
+  delete(key: string): void {
+    this.dirty.set(key, null);
+  }
+
+  /** Direct access for range scans (e.g. a recipient's pending sends); sees committed data only. */
+  get store(): PartitionStore {
+    return this.#store;
+  }
+
+  /** After a successful commit: the dirty values become clean cache entries. */
+  settle(): void {
+    for (const [key, value] of this.dirty) this.#cache.remember(key, value);
+    this.dirty.clear();
+  }
+}

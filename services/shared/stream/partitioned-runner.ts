@@ -237,19 +237,48 @@ export class PartitionedRunner {
     await owned.store?.close();
   }
 
-  async #eachBatch({ batch, resolveOffset, commitOffsetsIfNecessary, isRunning, isStale, heartbeat }: EachBatchPayload): Promise<void> {
-    this.#lastLoopAt = Date.now();
-    const owned = this.#owned.get(batch.partition);
-    if (!owned || !owned.ready || !owned.store || owned.revoked) return;
+  /**
+   * Runs `mutate` on a partition's state outside of consumption (e.g. the delay service releasing
+   * due sends), under the same per-partition lock and with the same commit order as a batch:
+   * outputs and changelog first, then the atomic store batch. Returns false when the partition
+   * is not owned and ready.
+   */
+  async runExclusive(partition: number, mutate: (tx: StateTransaction, emit: (record: OutgoingRecord) => void) => Promise<void>): Promise<boolean> {
+    const owned = this.#owned.get(partition);
+    if (!owned || !owned.ready || !owned.store || owned.revoked || this.#stopping) return false;
+    return this.#withLock(owned, async () => {
+      if (!owned.ready || !owned.store || owned.revoked) return false;
+      const tx = new StateTransaction(owned.store, owned.cache);
+      const outputs: OutgoingRecord[] = [];
+      await mutate(tx, (record) => outputs.push(record));
+      if (tx.dirty.size === 0 && outputs.length === 0) return true;
+      await this.#commit(owned.store, tx, outputs, {});
+      return true;
+    });
+  }
+
+  async #withLock<T>(owned: OwnedPartition, work: () => Promise<T>): Promise<T> {
     let release!: () => void;
     const previous = owned.busy;
     owned.busy = new Promise<void>((resolve) => {
       release = resolve;
     });
     await previous;
+    try {
+      return await work();
+    } finally {
+      release();
+    }
+  }
+
+  async #eachBatch({ batch, resolveOffset, commitOffsetsIfNecessary, isRunning, isStale, heartbeat }: EachBatchPayload): Promise<void> {
+    this.#lastLoopAt = Date.now();
+    const owned = this.#owned.get(batch.partition);
+    if (!owned || !owned.ready || !owned.store || owned.revoked) return;
+    const store = owned.store;
     const timer = this.#metrics.batchSeconds.startTimer();
     try {
-      await this.#applyBatch(owned, owned.store, batch.topic, batch.messages, isRunning, isStale);
+      await this.#withLock(owned, () => this.#applyBatch(owned, store, batch.topic, batch.messages, isRunning, isStale));
       const last = batch.messages.at(-1);
       if (last && isRunning() && !isStale()) {
         resolveOffset(last.offset);
@@ -259,7 +288,6 @@ export class PartitionedRunner {
       this.#metrics.lag.set({ topic: batch.topic, partition: String(batch.partition) }, Number(batch.offsetLag()));
     } finally {
       timer();
-      release();
     }
   }
 
@@ -271,7 +299,7 @@ export class PartitionedRunner {
     isRunning: () => boolean,
     isStale: () => boolean,
   ): Promise<void> {
-    const { handler, deadLetters, producer, logger } = this.#options;
+    const { handler, deadLetters, logger } = this.#options;
     const tx = new StateTransaction(store, owned.cache);
     const outputs: OutgoingRecord[] = [];
     const emit = (record: OutgoingRecord) => outputs.push(record);
@@ -307,7 +335,15 @@ export class PartitionedRunner {
     this.#metrics.cacheMisses.inc(owned.cache.misses - missesBefore);
     if (skipped > 0) this.#metrics.records.inc({ topic, outcome: 'replay_skipped' }, skipped);
     if (nextOffset === null) return;
-    const offsets = { [topic]: nextOffset };
+    await this.#commit(store, tx, outputs, { [topic]: nextOffset });
+    if (applied > 0) this.#metrics.records.inc({ topic, outcome: 'applied' }, applied);
+    if (deadLettered > 0) this.#metrics.records.inc({ topic, outcome: 'dead_lettered' }, deadLettered);
+    handler.afterCommit?.(store.partition);
+  }
+
+  /** Outputs and changelog first (at least once), then state and offsets in one atomic batch. */
+  async #commit(store: PartitionStore, tx: StateTransaction, outputs: OutgoingRecord[], offsets: Record<string, number>): Promise<void> {
+    const { producer } = this.#options;
     const changelog = changelogMessages(store.partition, tx.dirty, offsets);
     const topicMessages = new Map<string, Message[]>();
     for (const output of outputs) {
@@ -315,17 +351,15 @@ export class PartitionedRunner {
       list.push(output.message);
       topicMessages.set(output.topic, list);
     }
-    topicMessages.set(this.#options.changelogTopic, changelog);
-    const results = await producer.sendBatch({
-      topicMessages: [...topicMessages].map(([name, list]) => ({ topic: name, messages: list })),
-    });
+    if (changelog.length > 0) topicMessages.set(this.#options.changelogTopic, changelog);
+    const results =
+      topicMessages.size === 0
+        ? []
+        : await producer.sendBatch({ topicMessages: [...topicMessages].map(([name, list]) => ({ topic: name, messages: list })) });
     const changelogResult = results.find((result) => result.topicName === this.#options.changelogTopic && result.partition === store.partition);
     const changelogNext = changelogResult?.baseOffset !== undefined ? Number(changelogResult.baseOffset) + changelog.length : undefined;
     await store.commit({ puts: tx.dirty, offsets, ...(changelogNext !== undefined ? { changelogNext } : {}) }, this.#options.syncWrites ?? false);
     tx.settle();
-    if (applied > 0) this.#metrics.records.inc({ topic, outcome: 'applied' }, applied);
-    if (deadLettered > 0) this.#metrics.records.inc({ topic, outcome: 'dead_lettered' }, deadLettered);
-    handler.afterCommit?.(store.partition);
   }
 
   /** Idempotent: readiness off, stop fetching (leaving the group), wait for in-flight batches, close stores. */

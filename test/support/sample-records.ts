@@ -1,0 +1,155 @@
+import type {
+  Channel,
+  DeadLetter,
+  DecisionReason,
+  EngagementEvent,
+  EngagementType,
+  ErasureRequest,
+  ReadySend,
+  ScheduledSend,
+  SendTrigger,
+} from '../../services/shared/contracts/record-types.ts';
+
+// Deterministic, varied records of every contract: optional fields alternate between null and a
+// value, enums cycle through their symbols, strings include non-ASCII text.
+
+const CHANNELS: Channel[] = ['EMAIL', 'PUSH', 'SMS', 'IN_APP'];
+const ENGAGEMENT_TYPES: EngagementType[] = ['SEND', 'DELIVERY', 'OPEN', 'CLICK', 'CONVERSION', 'SESSION'];
+const REASONS: DecisionReason[] = ['OPTIMIZED', 'EXPLICIT_SEND_AT', 'URGENT_BYPASS', 'CONTROL', 'FALLBACK_THIN_HISTORY', 'EXPLORATION'];
+const ZONES = ['Europe/Paris', 'America/New_York', '+05:30', 'Asia/Kathmandu', 'UTC'];
+const BASE_MS = Date.UTC(2025, 2, 30, 0, 30); // the night Europe springs forward
+
+function pick<T>(items: readonly T[], i: number): T {
+  return items[i % items.length] as T;
+}
+
+/** Recipient ids as upstream apps use them: opaque strings, some e-mail-like, some non-ASCII. */
+export function recipientIds(count: number): string[] {
+  return Array.from({ length: count }, (_, i) =>
+    i % 3 === 0 ? `user-${i}@example.org` : i % 3 === 1 ? `r-${String(i).padStart(5, '0')}` : `Zoë-${i}-测试`,
+  );
+}
+
+export function sampleEngagement(i: number, recipientId = `r-${i}`): EngagementEvent {
+  const sparse = i % 2 === 0;
+  return {
+    eventId: `evt-${i}`,
+    recipientId,
+    channel: pick(CHANNELS, i),
+    eventType: pick(ENGAGEMENT_TYPES, i),
+    occurredAt: BASE_MS + i * 61_000,
+    timeZone: sparse ? null : pick(ZONES, i),
+    campaignId: sparse ? null : `camp-${i % 7}`,
+    messageId: sparse ? null : `msg-${i}`,
+    machineOpen: sparse ? null : i % 4 === 1,
+    userAgent: sparse ? null : 'Mozilla/5.0 (Macintosh) AppleWebKit',
+    deliveredAt: sparse ? null : BASE_MS + i * 61_000 - 5_000,
+    attributes: sparse ? {} : { source: 'contract-test', 'ünïcode': 'välue' },
+  };
+}
+
+export function sampleTrigger(i: number, recipientId = `r-${i}`): SendTrigger {
+  const sparse = i % 2 === 0;
+  return {
+    triggerId: `trg-${i}`,
+    recipientId,
+    campaignId: `camp-${i % 7}`,
+    messageId: sparse ? null : `msg-${i}`,
+    channel: pick(CHANNELS, i),
+    triggerKind: pick(['CAMPAIGN', 'JOURNEY', 'CART_RECOVERY', 'TRANSACTIONAL', 'OTHER'] as const, i),
+    urgency: i % 5 === 2 ? 'URGENT' : 'NORMAL',
+    occurredAt: BASE_MS + i * 3_600_000,
+    timeZone: sparse ? null : pick(ZONES, i),
+    windowHours: 1 + (i * 13) % 168,
+    sendAt: i % 3 === 0 ? BASE_MS + i * 3_600_000 + 7_200_000 : null,
+    quietHours: sparse ? null : { startMinute: 22 * 60, endMinute: 7 * 60 },
+    quietHoursPolicy: sparse ? null : pick(['BEST_ALLOWED', 'DEFER_TO_END'] as const, i),
+    defaultLocalMinute: sparse ? null : 9 * 60 + (i % 60),
+    objective: i % 2 === 0 ? 'OPEN' : 'CLICK',
+    holdoutShare: sparse ? null : 0.05,
+    payload: Buffer.from(sparse ? [] : [0, 1, 2, 250, 255, i % 256]),
+    attributes: sparse ? {} : { journey: `j-${i}` },
+  };
+}
+
+export function sampleScheduled(i: number, recipientId = `r-${i}`): ScheduledSend {
+  const sendAt = BASE_MS + i * 3_600_000;
+  return {
+    scheduleId: `sch-${i}`,
+    action: i % 9 === 8 ? 'CANCEL' : 'SCHEDULE',
+    triggerId: `trg-${i}`,
+    recipientId,
+    campaignId: `camp-${i % 7}`,
+    messageId: i % 2 === 0 ? null : `msg-${i}`,
+    channel: pick(CHANNELS, i),
+    sendAt,
+    localSendTime: '2025-03-30T03:00:00+02:00',
+    timeZone: pick(ZONES, i),
+    timeZoneSource: pick(['TRIGGER', 'LEARNED', 'DEFAULT'] as const, i),
+    reason: pick(REASONS, i),
+    propensity: i % 4 === 0 ? 1 : 0.95 / (1 + (i % 17)),
+    exploration: i % 6 === 5,
+    arm: i % 10 === 3 ? 'CONTROL' : 'TREATMENT',
+    topSlots:
+      i % 5 === 0
+        ? []
+        : [
+            { sendAt, hourOfWeek: (i * 7) % 168, score: 0.125 },
+            { sendAt: sendAt + 3_600_000, hourOfWeek: (i * 7 + 1) % 168, score: 1 / 3 },
+          ],
+    evidence: { individual: 0.5, cohort: 0.3, global: 0.2 },
+    bindingConstraint: pick(['NONE', 'QUIET_HOURS', 'QUIET_HOURS_FORCED', 'WINDOW_END', 'WINDOW_START', 'NOW', 'EXPLICIT', 'DEFAULT_TIME'] as const, i),
+    modelVersion: 'how-v1',
+    historyEvents: 12.75 + i,
+    historyActiveDays: i % 40,
+    triggeredAt: sendAt - 3_600_000 * (1 + (i % 24)),
+    payload: Buffer.from(i % 2 === 0 ? [] : [i % 256, 0, 255]),
+  };
+}
+
+export function sampleReady(i: number, recipientId = `r-${i}`): ReadySend {
+  const sendAt = BASE_MS + i * 3_600_000;
+  return {
+    scheduleId: `sch-${i}`,
+    triggerId: `trg-${i}`,
+    recipientId,
+    campaignId: `camp-${i % 7}`,
+    messageId: i % 2 === 0 ? null : `msg-${i}`,
+    channel: pick(CHANNELS, i),
+    reason: pick(REASONS, i),
+    sendAt,
+    releasedAt: sendAt + (i % 3) * 250,
+    timeZone: pick(ZONES, i),
+    payload: Buffer.from(i % 2 === 0 ? [] : [i % 256, 42]),
+  };
+}
+
+export function sampleErasure(i: number, recipientId = `r-${i}`): ErasureRequest {
+  return { requestId: `era-${i}`, recipientId, requestedAt: BASE_MS + i };
+}
+
+export function sampleDeadLetter(i: number): DeadLetter {
+  return {
+    sourceTopic: 'sto.triggers.v1',
+    sourcePartition: i % 6,
+    sourceOffset: 2 ** 40 + i,
+    sourceTimestamp: BASE_MS,
+    key: i % 2 === 0 ? null : Buffer.from(`r-${i}`),
+    value: Buffer.from([1, 2, 3]),
+    headers: { 'sto-channel': Buffer.from('EMAIL') },
+    errorCode: 'UNDECODABLE',
+    reason: 'unknown magic byte 1 (expected 0)',
+    service: 'engine',
+    failedAt: BASE_MS + 1,
+  };
+}
+
+/** One valid record of each contract. */
+export const SAMPLE_BY_CONTRACT = {
+  engagement: sampleEngagement,
+  trigger: sampleTrigger,
+  scheduled: sampleScheduled,
+  ready: sampleReady,
+  erasure: sampleErasure,
+  deadLetter: sampleDeadLetter,
+} as const;

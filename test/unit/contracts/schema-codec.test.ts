@@ -1,0 +1,191 @@
+import type { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
+import avro from 'avsc';
+import { describe, expect, it } from 'vitest';
+import { SchemaCodec } from '../../../services/shared/contracts/schema-codec.ts';
+import { CONTRACTS, readSchemaJson, readerType, type ContractName } from '../../../services/shared/contracts/schema-files.ts';
+import { ErrorCode, InputError, StoError } from '../../../services/shared/errors.ts';
+import { SAMPLE_BY_CONTRACT, sampleEngagement, sampleTrigger } from '../../support/sample-records.ts';
+import { withoutFields } from '../../support/schema-evolution.ts';
+
+/**
+ * The two registry calls SchemaCodec makes, answered from memory the way
+ * @kafkajs/confluent-schema-registry answers them: getSchema resolves to an avsc Type, failures
+ * carry the HTTP status.
+ */
+class FakeRegistry {
+  readonly #byId = new Map<number, string>();
+  readonly #bySubject = new Map<string, number>();
+  #nextId = 100;
+  lookups = 0;
+  failNext: { status?: number; message: string } | null = null;
+
+  add(subject: string, schema: unknown): number {
+    const id = this.#nextId++;
+    this.#byId.set(id, JSON.stringify(schema));
+    this.#bySubject.set(`${subject}|${JSON.stringify(schema)}`, id);
+    return id;
+  }
+
+  async getSchema(id: number): Promise<avro.Type> {
+    this.lookups += 1;
+    if (this.failNext) {
+      const failure = this.failNext;
+      this.failNext = null;
+      throw Object.assign(new Error(failure.message), failure.status === undefined ? {} : { status: failure.status });
+    }
+    const schema = this.#byId.get(id);
+    if (!schema) throw Object.assign(new Error(`Schema ${id} not found`), { status: 404 });
+    return avro.Type.forSchema(JSON.parse(schema) as avro.Schema);
+  }
+
+  async getRegistryIdBySchema(subject: string, schema: { schema: string }): Promise<number> {
+    const id = this.#bySubject.get(`${subject}|${schema.schema}`);
+    if (id === undefined) throw Object.assign(new Error('Schema not found'), { status: 404 });
+    return id;
+  }
+}
+
+function setUp(): { registry: FakeRegistry; codec: SchemaCodec } {
+  const registry = new FakeRegistry();
+  for (const contract of Object.keys(CONTRACTS) as ContractName[]) registry.add(`${contract}-value`, readSchemaJson(contract));
+  return { registry, codec: new SchemaCodec(registry as unknown as SchemaRegistry) };
+}
+
+async function rejection(promise: Promise<unknown>): Promise<StoError> {
+  try {
+    await promise;
+  } catch (error) {
+    if (error instanceof StoError) return error;
+    throw error;
+  }
+  throw new Error('expected a rejection');
+}
+
+describe('SchemaCodec (Confluent framing)', () => {
+  it.each(Object.keys(CONTRACTS) as ContractName[])('frames and decodes %s', async (contract) => {
+    const { codec } = setUp();
+    const writer = await codec.writer(contract, `${contract}-value`);
+    const value = SAMPLE_BY_CONTRACT[contract](3);
+    const framed = codec.encode(writer, value);
+    expect(framed.readUInt8(0)).toBe(0);
+    expect(framed.readInt32BE(1)).toBe(writer.schemaId);
+    expect(framed.subarray(5)).toEqual(readerType(contract).toBuffer(value));
+    expect(await codec.decode(contract, framed)).toEqual(value);
+  });
+
+  it('refuses to encode an invalid record, naming the field', async () => {
+    const { codec } = setUp();
+    const writer = await codec.writer('trigger', 'trigger-value');
+    const error = (() => {
+      try {
+        codec.encode(writer, { ...sampleTrigger(1), windowHours: 'soon' });
+      } catch (caught) {
+        return caught as StoError;
+      }
+      return null;
+    })();
+    expect(error).toBeInstanceOf(InputError);
+    expect(error?.code).toBe(ErrorCode.INVALID_FIELD);
+    expect(error?.message).toContain('windowHours');
+  });
+
+  it('reports an unregistered writer schema as REGISTRY_UNAVAILABLE naming the bootstrap step', async () => {
+    const { codec } = setUp();
+    const error = await rejection(codec.writer('engagement', 'nobody-registered-this-value'));
+    expect(error.code).toBe(ErrorCode.REGISTRY_UNAVAILABLE);
+    expect(error.message).toContain('bootstrap');
+  });
+
+  it.each([
+    ['null', null],
+    ['empty', Buffer.alloc(0)],
+    ['shorter than the header', Buffer.from([0, 0, 0, 1])],
+  ])('rejects a %s record as UNDECODABLE', async (_label, bytes) => {
+    const { codec } = setUp();
+    const error = await rejection(codec.decode('engagement', bytes));
+    expect(error).toBeInstanceOf(InputError);
+    expect(error.code).toBe(ErrorCode.UNDECODABLE);
+  });
+
+  it('rejects a bad magic byte as UNDECODABLE without asking the registry', async () => {
+    const { codec, registry } = setUp();
+    const framed = codec.encode(await codec.writer('engagement', 'engagement-value'), sampleEngagement(1));
+    framed.writeUInt8(1, 0);
+    const error = await rejection(codec.decode('engagement', framed));
+    expect(error.code).toBe(ErrorCode.UNDECODABLE);
+    expect(registry.lookups).toBe(0);
+  });
+
+  it('rejects a truncated body and trailing bytes as UNDECODABLE', async () => {
+    const { codec } = setUp();
+    const framed = codec.encode(await codec.writer('engagement', 'engagement-value'), sampleEngagement(1));
+    for (const cut of [framed.length - 1, framed.length - 10, 6]) {
+      const error = await rejection(codec.decode('engagement', framed.subarray(0, cut)));
+      expect(error).toBeInstanceOf(InputError);
+      expect(error.code).toBe(ErrorCode.UNDECODABLE);
+    }
+    const trailing = await rejection(codec.decode('engagement', Buffer.concat([framed, Buffer.from([0])])));
+    expect(trailing.code).toBe(ErrorCode.UNDECODABLE);
+  });
+
+  it('rejects an id the registry does not know (404) as UNKNOWN_SCHEMA_ID', async () => {
+    const { codec } = setUp();
+    const framed = codec.encode(await codec.writer('engagement', 'engagement-value'), sampleEngagement(1));
+    framed.writeInt32BE(987_654, 1);
+    const error = await rejection(codec.decode('engagement', framed));
+    expect(error).toBeInstanceOf(InputError);
+    expect(error.code).toBe(ErrorCode.UNKNOWN_SCHEMA_ID);
+  });
+
+  it("rejects another contract's schema id as WRONG_SCHEMA", async () => {
+    const { codec } = setUp();
+    const framed = codec.encode(await codec.writer('engagement', 'engagement-value'), sampleEngagement(1));
+    const error = await rejection(codec.decode('trigger', framed));
+    expect(error).toBeInstanceOf(InputError);
+    expect(error.code).toBe(ErrorCode.WRONG_SCHEMA);
+    expect(error.message).toContain('io.sto.v1.EngagementEvent');
+  });
+
+  it('rejects a same-named writer that the reader cannot resolve as WRONG_SCHEMA', async () => {
+    const { codec, registry } = setUp();
+    const incompatible = readSchemaJson('engagement') as unknown as { fields: { name: string; type: unknown }[] };
+    const changed = { ...incompatible, fields: incompatible.fields.map((field) => (field.name === 'recipientId' ? { ...field, type: 'int' } : field)) };
+    const id = registry.add('elsewhere-value', changed);
+    const body = avro.Type.forSchema(changed as avro.Schema).toBuffer({ ...sampleEngagement(1), recipientId: 7 });
+    const framed = Buffer.concat([Buffer.from([0, 0, 0, 0, 0]), body]);
+    framed.writeInt32BE(id, 1);
+    const error = await rejection(codec.decode('engagement', framed));
+    expect(error.code).toBe(ErrorCode.WRONG_SCHEMA);
+  });
+
+  it('treats a registry outage as retriable, and does not cache the failure', async () => {
+    const { codec, registry } = setUp();
+    const framed = codec.encode(await codec.writer('engagement', 'engagement-value'), sampleEngagement(1));
+    registry.failNext = { status: 503, message: 'Service Unavailable' };
+    const outage = await rejection(codec.decode('engagement', framed));
+    expect(outage).not.toBeInstanceOf(InputError);
+    expect(outage.code).toBe(ErrorCode.REGISTRY_UNAVAILABLE);
+    expect(outage.retriable).toBe(true);
+    registry.failNext = { message: 'connect ECONNREFUSED' };
+    expect((await rejection(codec.decode('engagement', framed))).retriable).toBe(true);
+    expect(await codec.decode('engagement', framed)).toEqual(sampleEngagement(1));
+  });
+
+  it('asks the registry once per writer schema id', async () => {
+    const { codec, registry } = setUp();
+    const writer = await codec.writer('engagement', 'engagement-value');
+    for (let i = 0; i < 20; i += 1) await codec.decode('engagement', codec.encode(writer, sampleEngagement(i)));
+    expect(registry.lookups).toBe(1);
+  });
+
+  it('reads an older writer (fields added since) with the current defaults', async () => {
+    const { codec, registry } = setUp();
+    const added = ['machineOpen', 'userAgent', 'deliveredAt', 'attributes'];
+    const v0 = withoutFields(readSchemaJson('engagement'), added);
+    const id = registry.add('older-value', v0);
+    const { machineOpen: _m, userAgent: _u, deliveredAt: _d, attributes: _a, ...older } = sampleEngagement(1);
+    const framed = Buffer.concat([Buffer.from([0, 0, 0, 0, 0]), avro.Type.forSchema(v0).toBuffer(older)]);
+    framed.writeInt32BE(id, 1);
+    expect(await codec.decode('engagement', framed)).toEqual({ ...older, machineOpen: null, userAgent: null, deliveredAt: null, attributes: {} });
+  });
+});

@@ -1,0 +1,86 @@
+import { readdirSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import avro from 'avsc';
+import { describe, expect, it } from 'vitest';
+import { DEFAULT_TOPICS } from '../../../services/shared/config/common-config.ts';
+import { CONTRACTS, readSchemaJson, readerType, type ContractName } from '../../../services/shared/contracts/schema-files.ts';
+import { topicPlan } from '../../../services/shared/kafka/topic-plan.ts';
+import {
+  ADDED_DEFAULT,
+  ADDED_FIELD,
+  randomValue,
+  strictEnumName,
+  withDefaultedField,
+  withRequiredField,
+  withoutLastEnumSymbol,
+} from '../../support/schema-evolution.ts';
+
+const SCHEMA_DIR = fileURLToPath(new URL('../../../schemas/', import.meta.url));
+const contracts = Object.keys(CONTRACTS) as ContractName[];
+
+describe('schemas/', () => {
+  it('has exactly one contract per schema file', () => {
+    const files = readdirSync(SCHEMA_DIR).filter((file) => file.endsWith('.avsc')).sort();
+    expect(contracts.map((contract) => CONTRACTS[contract].file).sort()).toEqual(files);
+  });
+
+  it('gives every topic with a contract a schema file', () => {
+    for (const spec of topicPlan(DEFAULT_TOPICS, 6)) {
+      if (spec.contract) expect(Object.keys(CONTRACTS)).toContain(spec.contract);
+    }
+  });
+
+  it.each(contracts)('%s parses, under its declared full name, with valid defaults', (contract) => {
+    const schema = readSchemaJson(contract);
+    // avsc checks every field default against its type while parsing.
+    const type = avro.Type.forSchema(schema);
+    expect(type.name).toBe(CONTRACTS[contract].fullName);
+    expect(type.typeName).toBe('record');
+  });
+
+  it.each(contracts)('%s round-trips random records', (contract) => {
+    const type = readerType(contract);
+    for (let i = 0; i < 50; i += 1) {
+      const value = randomValue(type);
+      expect(type.isValid(value)).toBe(true);
+      expect(type.fromBuffer(type.toBuffer(value))).toEqual(value);
+    }
+  });
+});
+
+describe.each(contracts)('evolution of %s', (contract) => {
+  const v1 = readerType(contract);
+
+  it('a v2 with an added defaulted field reads v1 data, filling the default', () => {
+    const v2 = avro.Type.forSchema(withDefaultedField(readSchemaJson(contract)));
+    const resolver = v2.createResolver(v1);
+    for (let i = 0; i < 50; i += 1) {
+      const written = randomValue(v1);
+      const read = v2.fromBuffer(v1.toBuffer(written), resolver) as Record<string, unknown>;
+      expect(read[ADDED_FIELD]).toBe(ADDED_DEFAULT);
+      const { [ADDED_FIELD]: _added, ...rest } = read;
+      expect(rest).toEqual({ ...written });
+    }
+  });
+
+  it('a v1 reader skips the field added in v2 (mixed-version rollouts)', () => {
+    const v2 = avro.Type.forSchema(withDefaultedField(readSchemaJson(contract)));
+    const resolver = v1.createResolver(v2);
+    const written = { ...randomValue(v2), [ADDED_FIELD]: 'from a v2 writer' };
+    const read = v1.fromBuffer(v2.toBuffer(written), resolver) as Record<string, unknown>;
+    expect(read[ADDED_FIELD]).toBeUndefined();
+  });
+
+  it('a new field without a default cannot read v1 data', () => {
+    const broken = avro.Type.forSchema(withRequiredField(readSchemaJson(contract)));
+    expect(() => broken.createResolver(v1)).toThrow();
+  });
+
+  const enumName = strictEnumName(readSchemaJson(contract));
+  if (enumName) {
+    it(`removing a symbol of ${enumName} cannot read v1 data`, () => {
+      const broken = avro.Type.forSchema(withoutLastEnumSymbol(readSchemaJson(contract), enumName));
+      expect(() => broken.createResolver(v1)).toThrow();
+    });
+  }
+});

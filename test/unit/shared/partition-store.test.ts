@@ -1,7 +1,11 @@
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { MemoryLevel } from 'memory-level';
 import { describe, expect, it } from 'vitest';
 import { PartitionStore, type LevelFactory } from '../../../services/shared/stream/partition-store.ts';
 import { CleanCache, StateTransaction } from '../../../services/shared/stream/state-transaction.ts';
+
+const MEM_DIR = join(tmpdir(), 'sto-memory-level');
 
 function memoryFactory(): LevelFactory {
   const dbs = new Map<string, MemoryLevel<string, Buffer>>();
@@ -18,11 +22,11 @@ function memoryFactory(): LevelFactory {
 describe('partition store', () => {
   it('writes state and consumed offsets in one batch and reads them back after reopening', async () => {
     const factory = memoryFactory();
-    const store = await PartitionStore.open({ baseDir: 'mem', partition: 3, factory });
+    const store = await PartitionStore.open({ baseDir: MEM_DIR, partition: 3, factory });
     expect(store.nextOffset('t')).toBe(0);
     await store.commit({ puts: new Map([['r:a', Buffer.from('1')]]), offsets: { t: 42 }, changelogNext: 7 });
     await store.close();
-    const reopened = await PartitionStore.open({ baseDir: 'mem', partition: 3, factory });
+    const reopened = await PartitionStore.open({ baseDir: MEM_DIR, partition: 3, factory });
     expect(reopened.nextOffset('t')).toBe(42);
     expect(reopened.changelogNext).toBe(7);
     expect((await reopened.get('r:a'))?.toString()).toBe('1');
@@ -32,7 +36,7 @@ describe('partition store', () => {
   });
 
   it('transaction reads its own writes, then the cache, then the store', async () => {
-    const store = await PartitionStore.open({ baseDir: 'mem', partition: 0, factory: memoryFactory() });
+    const store = await PartitionStore.open({ baseDir: MEM_DIR, partition: 0, factory: memoryFactory() });
     await store.commit({ puts: new Map([['k', Buffer.from('stored')]]), offsets: {} });
     const cache = new CleanCache(10);
     const tx = new StateTransaction(store, cache);

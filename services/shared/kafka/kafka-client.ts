@@ -28,7 +28,8 @@ export function kafkaClientOptions(config: KafkaConfig, logger: Logger): KafkaJs
     logLevel: KafkaLogLevel.WARN,
     logCreator: () => ({ level, log }) => {
       const { message, ...extra } = log;
-      const method = level <= KafkaLogLevel.ERROR ? 'error' : level === KafkaLogLevel.WARN ? 'warn' : 'debug';
+      // kafkajs logs routine rebalance responses at ERROR; they are warnings for an operator.
+      const method = level <= KafkaLogLevel.WARN ? 'warn' : 'debug';
       kafkaLogger[method](extra, String(message));
     },
   };

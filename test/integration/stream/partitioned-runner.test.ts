@@ -1,0 +1,149 @@
+import type { KafkaMessage } from 'kafkajs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Registry } from 'prom-client';
+import { deadLetterTopic } from '../../../services/shared/config/common-config.ts';
+import { createSchemaRegistryClient, SchemaCodec } from '../../../services/shared/contracts/schema-codec.ts';
+import { valueSubject } from '../../../services/shared/contracts/schema-files.ts';
+import { DeadLetterPublisher } from '../../../services/shared/kafka/dead-letter-publisher.ts';
+import { createKafka } from '../../../services/shared/kafka/kafka-client.ts';
+import { createLogger } from '../../../services/shared/logger.ts';
+import { PartitionedRunner, type PartitionHandler } from '../../../services/shared/stream/partitioned-runner.ts';
+import { PartitionStore } from '../../../services/shared/stream/partition-store.ts';
+import type { StateTransaction } from '../../../services/shared/stream/state-transaction.ts';
+import { InputError } from '../../../services/shared/errors.ts';
+import { createTestTopics, stackConfig, temporaryDir, uniqueTopics } from '../support/stack.ts';
+
+const PARTITIONS = 4;
+
+/** Counts records per key; a record whose value is "poison" is an input error. */
+class CountingHandler implements PartitionHandler {
+  async handle(_topic: string, message: KafkaMessage, tx: StateTransaction): Promise<void> {
+    if (message.value?.toString() === 'poison') throw new InputError('INVALID_FIELD', 'poison record');
+    const key = `c:${message.key?.toString()}`;
+    const current = Number((await tx.get(key))?.toString() ?? '0');
+    tx.put(key, Buffer.from(String(current + 1)));
+  }
+}
+
+async function waitFor(condition: () => Promise<boolean> | boolean, timeoutMs: number, what: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+}
+
+describe('partitioned runner on the real broker', () => {
+  const topics = uniqueTopics('runner');
+  const logger = createLogger('runner-test', 'error');
+  const common = { ...stackConfig(), topics };
+  const kafka = createKafka(common.kafka, logger);
+  const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+  const dirs: { path: string; remove: () => Promise<void> }[] = [];
+  const runners: PartitionedRunner[] = [];
+  let codec: SchemaCodec;
+
+  beforeAll(async () => {
+    await createTestTopics(topics, PARTITIONS);
+    await producer.connect();
+    codec = new SchemaCodec(createSchemaRegistryClient(common.registry));
+  });
+
+  afterAll(async () => {
+    for (const runner of runners) await runner.stop();
+    await producer.disconnect();
+    for (const dir of dirs) await dir.remove();
+  });
+
+  async function startRunner(instanceId: string): Promise<{ runner: PartitionedRunner; stateDir: string }> {
+    const dir = await temporaryDir(`runner-${instanceId}`);
+    dirs.push(dir);
+    const deadLetters = new DeadLetterPublisher({
+      producer,
+      codec,
+      writer: await codec.writer('deadLetter', valueSubject(deadLetterTopic(topics.engagement))),
+      service: 'test',
+      clock: Date.now,
+    });
+    const runner = new PartitionedRunner({
+      service: 'test',
+      kafka: createKafka(common.kafka, logger),
+      producer,
+      groupId: `${topics.engagement}.group`,
+      instanceId,
+      topics: [topics.engagement, topics.triggers],
+      changelogTopic: topics.engineChangelog,
+      stateDir: dir.path,
+      cacheEntries: 1_000,
+      handler: new CountingHandler(),
+      deadLetters,
+      logger,
+      registry: new Registry(),
+      sessionTimeoutMs: 10_000,
+    });
+    runners.push(runner);
+    await runner.start();
+    return { runner, stateDir: dir.path };
+  }
+
+  async function produce(count: number, offset: number): Promise<void> {
+    const messages = Array.from({ length: count }, (_, index) => ({ key: `k${(offset + index) % 50}`, value: 'x' }));
+    for (let at = 0; at < messages.length; at += 500) await producer.send({ topic: topics.engagement, messages: messages.slice(at, at + 500) });
+  }
+
+  async function totals(active: PartitionedRunner[]): Promise<Map<string, number>> {
+    const result = new Map<string, number>();
+    for (const runner of active) {
+      for (const store of runner.ownedStores()) {
+        for await (const [key, value] of store.entries({ gte: 'c:', lt: 'c:\xff' })) result.set(key, Number(value.toString()));
+      }
+    }
+    return result;
+  }
+
+  const sum = (map: Map<string, number>) => [...map.values()].reduce((a, b) => a + b, 0);
+
+  it('counts every record once through a join and a leave, and dead-letters poison', async () => {
+    const first = await startRunner('a');
+    await waitFor(() => first.runner.readiness().ready, 60_000, 'first runner ready');
+    expect(first.runner.readiness().detail.owned).toEqual([0, 1, 2, 3]);
+    await produce(2_000, 0);
+    await producer.send({ topic: topics.engagement, messages: [{ key: 'k1', value: 'poison' }] });
+    await waitFor(async () => sum(await totals([first.runner])) === 2_000, 60_000, '2000 counted');
+
+    const second = await startRunner('b');
+    await waitFor(
+      () => first.runner.readiness().ready && second.runner.readiness().ready && (second.runner.readiness().detail.owned as number[]).length === 2,
+      90_000,
+      'rebalance to two runners',
+    );
+    expect(first.runner.readiness().detail.owned).toEqual([0, 1]);
+    expect(second.runner.readiness().detail.owned).toEqual([2, 3]);
+    await produce(2_000, 2_000);
+    await waitFor(async () => sum(await totals([first.runner, second.runner])) === 4_000, 60_000, '4000 counted');
+
+    await first.runner.stop();
+    await waitFor(() => second.runner.readiness().ready && (second.runner.readiness().detail.owned as number[]).length === 4, 90_000, 'second owns all');
+    await produce(1_000, 4_000);
+    await waitFor(async () => sum(await totals([second.runner])) === 5_000, 60_000, '5000 counted');
+    const counts = await totals([second.runner]);
+    for (let key = 0; key < 50; key++) expect(counts.get(`c:k${key}`)).toBe(100);
+
+    // The poison record went to the dead-letter topic with its bytes and the reason.
+    const consumer = kafka.consumer({ groupId: `${topics.engagement}.dlq-reader` });
+    await consumer.connect();
+    await consumer.subscribe({ topic: deadLetterTopic(topics.engagement), fromBeginning: true });
+    const letters: Record<string, unknown>[] = [];
+    await consumer.run({ eachMessage: async ({ message }) => void letters.push(await codec.decode('deadLetter', message.value)) });
+    await waitFor(() => letters.length >= 1, 30_000, 'dead letter');
+    await consumer.disconnect();
+    expect(letters[0]).toMatchObject({ sourceTopic: topics.engagement, errorCode: 'INVALID_FIELD', reason: 'poison record', service: 'test' });
+    expect((letters[0]?.value as Buffer).toString()).toBe('poison');
+  });
+
+  it('keeps the consumed offsets inside the store', async () => {
+    const stores = runners.at(-1)!.ownedStores();
+    const next = stores.map((store: PartitionStore) => store.nextOffset(topics.engagement));
+    expect(next.reduce((a, b) => a + b, 0)).toBe(5_001);
+  });
+});

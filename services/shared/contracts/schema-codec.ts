@@ -105,6 +105,12 @@ export class SchemaCodec {
       writerSchema = found.schema();
     } catch (error) {
       if (error instanceof InputError) throw error;
+      // The registry answered with a schema the client cannot use (an unknown schema type, or Avro
+      // that avsc refuses, such as a union default not of the first branch). An id's schema never
+      // changes, so retrying would stall the partition on this record forever.
+      if ((error as { name?: string } | null)?.name === 'ConfluentSchemaRegistryArgumentError') {
+        throw new InputError(ErrorCode.WRONG_SCHEMA, `schema id ${schemaId} is not a usable Avro schema: ${errorMessage(error)}`, error);
+      }
       const status = (error as { status?: number }).status;
       if (status === 404) throw new InputError(ErrorCode.UNKNOWN_SCHEMA_ID, `schema id ${schemaId} is unknown to the registry`, error);
       if (status !== undefined && status >= 400 && status < 500 && status !== 401 && status !== 403 && status !== 429) {

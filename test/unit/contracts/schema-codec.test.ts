@@ -17,7 +17,7 @@ class FakeRegistry {
   readonly #bySubject = new Map<string, number>();
   #nextId = 100;
   lookups = 0;
-  failNext: { status?: number; message: string } | null = null;
+  failNext: { status?: number; name?: string; message: string } | null = null;
 
   add(subject: string, schema: unknown): number {
     const id = this.#nextId++;
@@ -31,7 +31,9 @@ class FakeRegistry {
     if (this.failNext) {
       const failure = this.failNext;
       this.failNext = null;
-      throw Object.assign(new Error(failure.message), failure.status === undefined ? {} : { status: failure.status });
+      const error = Object.assign(new Error(failure.message), failure.status === undefined ? {} : { status: failure.status });
+      if (failure.name) error.name = failure.name;
+      throw error;
     }
     const schema = this.#byId.get(id);
     if (!schema) throw Object.assign(new Error(`Schema ${id} not found`), { status: 404 });
@@ -169,6 +171,17 @@ describe('SchemaCodec (Confluent framing)', () => {
     registry.failNext = { message: 'connect ECONNREFUSED' };
     expect((await rejection(codec.decode('engagement', framed))).retriable).toBe(true);
     expect(await codec.decode('engagement', framed)).toEqual(sampleEngagement(1));
+  });
+
+  it('rejects an id whose schema the client cannot parse as WRONG_SCHEMA, not as an outage', async () => {
+    const { codec, registry } = setUp();
+    const framed = codec.encode(await codec.writer('engagement', 'engagement-value'), sampleEngagement(1));
+    // What @kafkajs/confluent-schema-registry throws when avsc refuses the registry's schema.
+    registry.failNext = { name: 'ConfluentSchemaRegistryArgumentError', message: 'union defaults must match the first branch' };
+    const error = await rejection(codec.decode('engagement', framed));
+    expect(error).toBeInstanceOf(InputError);
+    expect(error.code).toBe(ErrorCode.WRONG_SCHEMA);
+    expect(error.retriable).toBe(false);
   });
 
   it('asks the registry once per writer schema id', async () => {

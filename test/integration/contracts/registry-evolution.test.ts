@@ -1,0 +1,87 @@
+import { randomBytes } from 'node:crypto';
+import { COMPATIBILITY, SchemaType, type SchemaRegistry } from '@kafkajs/confluent-schema-registry';
+import type avro from 'avsc';
+import { beforeAll, describe, expect, it } from 'vitest';
+import type { RegistryConfig } from '../../../services/shared/config/common-config.ts';
+import { createSchemaRegistryClient } from '../../../services/shared/contracts/schema-codec.ts';
+import { CONTRACTS, readSchemaJson, type ContractName } from '../../../services/shared/contracts/schema-files.ts';
+import { strictEnumName, withDefaultedField, withRequiredField, withoutLastEnumSymbol } from '../../support/schema-evolution.ts';
+import { stackConfig } from '../support/stack.ts';
+
+// Evolution is checked by the registry the pipeline runs against, not only by avsc: each change
+// is registered under a fresh subject with BACKWARD compatibility, as the bootstrap does.
+
+const contracts = Object.keys(CONTRACTS) as ContractName[];
+let registryConfig: RegistryConfig;
+let registry: SchemaRegistry;
+
+beforeAll(() => {
+  registryConfig = stackConfig().registry;
+  registry = createSchemaRegistryClient(registryConfig);
+});
+
+function freshSubject(contract: ContractName): string {
+  return `sto.contract-test.${contract}.${Date.now().toString(36)}${randomBytes(3).toString('hex')}-value`;
+}
+
+function register(subject: string, schema: avro.Schema): Promise<{ id: number }> {
+  return registry.register({ type: SchemaType.AVRO, schema: JSON.stringify(schema) }, { subject, compatibility: COMPATIBILITY.BACKWARD });
+}
+
+async function registryGet<T>(path: string): Promise<T> {
+  const response = await fetch(`${registryConfig.url}${path}`);
+  expect(response.status, `GET ${path}`).toBe(200);
+  return (await response.json()) as T;
+}
+
+/** The error of a refused registration: the client's error carries the registry's HTTP status. */
+async function refusal(promise: Promise<unknown>): Promise<{ status?: number; message: string }> {
+  try {
+    await promise;
+  } catch (error) {
+    return error as { status?: number; message: string };
+  }
+  throw new Error('the registry accepted an incompatible schema');
+}
+
+describe.each(contracts)('registry evolution of %s (BACKWARD)', (contract) => {
+  const v1 = readSchemaJson(contract);
+  const enumName = strictEnumName(v1);
+  let subject: string;
+  let v1Id: number;
+
+  beforeAll(async () => {
+    subject = freshSubject(contract);
+    v1Id = (await register(subject, v1)).id;
+  });
+
+  it('registers v1 with BACKWARD compatibility on the subject', async () => {
+    expect(v1Id).toBeGreaterThan(0);
+    const config = await registryGet<{ compatibilityLevel: string }>(`/config/${encodeURIComponent(subject)}`);
+    expect(config.compatibilityLevel.toUpperCase()).toBe('BACKWARD');
+  });
+
+  it('accepts a v2 with an added defaulted field', async () => {
+    const { id } = await register(subject, withDefaultedField(v1));
+    expect(id).not.toBe(v1Id);
+    const versions = await registryGet<number[]>(`/subjects/${encodeURIComponent(subject)}/versions`);
+    expect(versions).toEqual([1, 2]);
+  });
+
+  it('refuses a new field without a default (HTTP 409)', async () => {
+    const error = await refusal(register(subject, withRequiredField(v1)));
+    expect(error.status, error.message).toBe(409);
+  });
+
+  if (enumName) {
+    it(`refuses removing a symbol of ${enumName} (HTTP 409)`, async () => {
+      const error = await refusal(register(subject, withoutLastEnumSymbol(v1, enumName)));
+      expect(error.status, error.message).toBe(409);
+    });
+  }
+
+  it('keeps only the accepted versions', async () => {
+    const versions = await registryGet<number[]>(`/subjects/${encodeURIComponent(subject)}/versions`);
+    expect(versions).toEqual([1, 2]);
+  });
+});

@@ -181,6 +181,11 @@ set_global_backward() {
     --data '{"compatibility":"BACKWARD"}' "$REGISTRY_URL/config" >/dev/null \
     || die "could not set the registry's global compatibility to BACKWARD"
   curl -sf "$REGISTRY_URL/config" | grep -q BACKWARD || die "the registry did not keep the global BACKWARD rule"
+  # Apicurio accepts syntactically broken schemas unless a VALIDITY rule is on.
+  curl -sf -X POST -H 'Content-Type: application/json' --data '{"ruleType":"VALIDITY","config":"FULL"}' \
+    "http://127.0.0.1:${REGISTRY_PORT}/apis/registry/v3/admin/rules" >/dev/null \
+    || curl -sf "http://127.0.0.1:${REGISTRY_PORT}/apis/registry/v3/admin/rules" | grep -q VALIDITY \
+    || die "could not enable the registry's global VALIDITY rule"
 }
 
 print_settings() {

@@ -1,0 +1,99 @@
+/** One activity: a person, an instant (UTC epoch seconds) and the person's UTC offset then. */
+export interface ActivityRow {
+  person: string;
+  utcSeconds: number;
+  offsetMinutes: number;
+}
+
+/** A send-time policy as the backtest sees it: a local hour for a day, then that day's history. */
+export interface BacktestPolicy {
+  readonly name: string;
+  /** The local hour 0..23 at which the day's message goes. Uses only earlier days. */
+  chooseHour(person: string, localDay: number, offsetMinutes: number): number;
+  /** The day's rows of one person (chronological, one per local hour), after every choice of the day. */
+  observe(person: string, localDay: number, rows: readonly ActivityRow[]): void;
+}
+
+export interface PolicyScore {
+  hit1h: number;
+  hit2h: number;
+  hit4h: number;
+  warm_hit2h: number;
+}
+
+export interface BacktestResult {
+  pairs: number;
+  warm_pairs: number;
+  persons: number;
+  policies: Record<string, PolicyScore>;
+}
+
+const WARM_DAYS = 5;
+
+export function localSeconds(row: ActivityRow): number {
+  return row.utcSeconds + 60 * row.offsetMinutes;
+}
+
+export function localDayOf(row: ActivityRow): number {
+  return Math.floor(localSeconds(row) / 86_400);
+}
+
+/**
+ * The daily-trigger protocol: days in order of local day number; for each (person, day) the
+ * policies choose a local hour from earlier days only; hit@H when the day's first row falls in
+ * [hour, hour + H). Then the day's rows (one per person per local hour) become history.
+ * `days` yields each local day's rows, days in increasing order.
+ */
+export function evaluate(days: Iterable<ActivityRow[]>, policies: BacktestPolicy[], onProgress?: (pairs: number) => void): BacktestResult {
+  const hits = new Map(policies.map((policy) => [policy.name, { h1: 0, h2: 0, h4: 0, warm2: 0 }]));
+  const activeDays = new Map<string, number>();
+  let pairs = 0;
+  let warmPairs = 0;
+  for (const dayRows of days) {
+    if (dayRows.length === 0) continue;
+    const day = localDayOf(dayRows[0]!);
+    const byPerson = new Map<string, ActivityRow[]>();
+    for (const row of dayRows) {
+      const list = byPerson.get(row.person);
+      if (list) list.push(row);
+      else byPerson.set(row.person, [row]);
+    }
+    for (const [person, rows] of byPerson) {
+      rows.sort((a, b) => a.utcSeconds - b.utcSeconds);
+      const first = rows[0]!;
+      const target = localSeconds(first) - day * 86_400;
+      const warm = (activeDays.get(person) ?? 0) >= WARM_DAYS;
+      pairs++;
+      if (warm) warmPairs++;
+      for (const policy of policies) {
+        const start = policy.chooseHour(person, day, first.offsetMinutes) * 3_600;
+        const tally = hits.get(policy.name)!;
+        const within = (hours: number) => target >= start && target < start + hours * 3_600;
+        if (within(1)) tally.h1++;
+        if (within(2)) {
+          tally.h2++;
+          if (warm) tally.warm2++;
+        }
+        if (within(4)) tally.h4++;
+      }
+    }
+    for (const [person, rows] of byPerson) {
+      const seenHours = new Set<number>();
+      const history = rows.filter((row) => {
+        const hour = Math.floor((localSeconds(row) - day * 86_400) / 3_600);
+        if (seenHours.has(hour)) return false;
+        seenHours.add(hour);
+        return true;
+      });
+      for (const policy of policies) policy.observe(person, day, history);
+      activeDays.set(person, (activeDays.get(person) ?? 0) + 1);
+    }
+    onProgress?.(pairs);
+  }
+  const rate = (count: number, of: number) => (of === 0 ? 0 : Number((count / of).toFixed(4)));
+  const policiesResult: Record<string, PolicyScore> = {};
+  for (const [name, tally] of hits) {
+    policiesResult[name] = { hit1h: rate(tally.h1, pairs), hit2h: rate(tally.h2, pairs), hit4h: rate(tally.h4, pairs), warm_hit2h: rate(tally.warm2, warmPairs) };
+  }
+  return { pairs, warm_pairs: warmPairs, persons: activeDays.size, policies: policiesResult };
+}

@@ -1,0 +1,100 @@
+import { applyEngagement, emptyProfile, type Profile } from '../model/profile.ts';
+import { DEFAULT_MODEL_PARAMS, scoreSlots, type ModelParams } from '../model/score.ts';
+import { stableUnit } from '../model/hash.ts';
+import { localSeconds, type ActivityRow, type BacktestPolicy } from './evaluate.ts';
+
+function argmax(values: ArrayLike<number>): number {
+  let best = 0;
+  for (let i = 1; i < values.length; i++) if (values[i]! > values[best]!) best = i;
+  return best;
+}
+
+function hourOf(row: ActivityRow, day: number): number {
+  return Math.floor((localSeconds(row) - day * 86_400) / 3_600);
+}
+
+/** Monday = 0; day 0 (1970-01-01) was a Thursday. */
+export function dayOfWeek(localDay: number): number {
+  return (((localDay + 3) % 7) + 7) % 7;
+}
+
+export function randomPolicy(seed = 'backtest'): BacktestPolicy {
+  return {
+    name: 'random',
+    chooseHour: (person, day) => Math.floor(stableUnit(`${seed}:${person}:${day}`) * 24),
+    observe: () => undefined,
+  };
+}
+
+class HourCounts {
+  readonly global = new Float64Array(24);
+  readonly persons = new Map<string, Float64Array>();
+  observe(person: string, day: number, rows: readonly ActivityRow[]): void {
+    let counts = this.persons.get(person);
+    if (!counts) {
+      counts = new Float64Array(24);
+      this.persons.set(person, counts);
+    }
+    for (const row of rows) {
+      const hour = hourOf(row, day);
+      counts[hour]!++;
+      this.global[hour]!++;
+    }
+  }
+}
+
+export function globalHourPolicy(): BacktestPolicy {
+  const counts = new HourCounts();
+  return { name: 'global_hour', chooseHour: () => argmax(counts.global), observe: (person, day, rows) => counts.observe(person, day, rows) };
+}
+
+export function personModePolicy(): BacktestPolicy {
+  const counts = new HourCounts();
+  return {
+    name: 'person_mode',
+    chooseHour: (person) => {
+      const own = counts.persons.get(person);
+      return own ? argmax(own) : argmax(counts.global);
+    },
+    observe: (person, day, rows) => counts.observe(person, day, rows),
+  };
+}
+
+/**
+ * The project's model through the same functions the engine uses: activity rows become SESSION
+ * engagement in the person's profile, the cohort of the same UTC offset and the population; the
+ * hour is the best of the day's 24 local slots by `scoreSlots`.
+ */
+export function stoPolicy(params: ModelParams = DEFAULT_MODEL_PARAMS): BacktestPolicy {
+  const profiles = new Map<string, Profile>();
+  const cohorts = new Map<number, Profile>();
+  const global = emptyProfile();
+  return {
+    name: 'sto',
+    chooseHour: (person, day, offsetMinutes) => {
+      const profile = profiles.get(person) ?? emptyProfile();
+      const atMs = (day * 86_400 - offsetMinutes * 60) * 1_000;
+      const { scores } = scoreSlots({ profile, cohort: cohorts.get(offsetMinutes) ?? null, global, channel: 'EMAIL', objective: 'OPEN', atMs, params });
+      const base = dayOfWeek(day) * 24;
+      return argmax(scores.subarray(base, base + 24));
+    },
+    observe: (person, day, rows) => {
+      let profile = profiles.get(person);
+      if (!profile) {
+        profile = emptyProfile();
+        profiles.set(person, profile);
+      }
+      for (const row of rows) {
+        let cohort = cohorts.get(row.offsetMinutes);
+        if (!cohort) {
+          cohort = emptyProfile();
+          cohorts.set(row.offsetMinutes, cohort);
+        }
+        const event = { slot: dayOfWeek(day) * 24 + hourOf(row, day), channel: 'EMAIL' as const, signal: 'SESSION' as const, atMs: row.utcSeconds * 1_000, localDay: day };
+        const { firstOfDay } = applyEngagement(profile, event, params);
+        applyEngagement(cohort, { ...event, firstOfDay }, params);
+        applyEngagement(global, { ...event, firstOfDay }, params);
+      }
+    },
+  };
+}

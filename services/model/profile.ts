@@ -1,0 +1,272 @@
+import { HOURS_PER_WEEK } from './time/zones.ts';
+
+export const CHANNELS = ['EMAIL', 'PUSH', 'SMS', 'IN_APP'] as const;
+export type ModelChannel = (typeof CHANNELS)[number];
+/**
+ * FIRST_ENGAGEMENT is derived: a human engagement (open, click, conversion, session) that is the
+ * recipient's first of its local day. STO targets it: the message should be there just before it.
+ */
+export const SIGNALS = ['EXPOSURE', 'HUMAN_OPEN', 'MACHINE_OPEN', 'CLICK', 'CONVERSION', 'SESSION', 'FIRST_ENGAGEMENT'] as const;
+export type Signal = (typeof SIGNALS)[number];
+
+const DAY_MS = 86_400_000;
+const CELLS_PER_CHANNEL = SIGNALS.length * HOURS_PER_WEEK;
+
+export interface DecayParams {
+  halfLifeDays: number;
+  /**
+   * Habits drift with use as much as with time: on each new active day of the recipient every
+   * counter is multiplied by this factor (1 = off). Deterministic, as it follows event order.
+   */
+  activeDayDecay?: number;
+}
+
+/**
+ * Decayed hour-of-week counters of one recipient (or, summed, of a cohort or the population).
+ * `cells` maps (channel, signal, slot) to its value decayed to `refMs`, the latest event time
+ * applied. Values are kept on the codec's grid after every change, so encoding is lossless and
+ * the state depends only on the events and their order, never on when it was stored.
+ */
+export interface Profile {
+  cells: Map<number, number>;
+  refMs: number;
+  timeZone: string | null;
+  /** Engagement events applied (any signal), not decayed. */
+  events: number;
+  firstSeenMs: number;
+  /** Distinct local days with a human engagement. */
+  activeDays: number;
+  lastActiveDay: number;
+}
+
+export function emptyProfile(): Profile {
+  return { cells: new Map(), refMs: 0, timeZone: null, events: 0, firstSeenMs: 0, activeDays: 0, lastActiveDay: -1 };
+}
+
+export function cellIndex(channel: ModelChannel, signal: Signal, slot: number): number {
+  return CHANNELS.indexOf(channel) * CELLS_PER_CHANNEL + SIGNALS.indexOf(signal) * HOURS_PER_WEEK + slot;
+}
+
+export function cellParts(index: number): { channel: ModelChannel; signal: Signal; slot: number } {
+  const channel = CHANNELS[Math.floor(index / CELLS_PER_CHANNEL)]!;
+  const rest = index % CELLS_PER_CHANNEL;
+  return { channel, signal: SIGNALS[Math.floor(rest / HOURS_PER_WEEK)]!, slot: rest % HOURS_PER_WEEK };
+}
+
+// Codec grid: 16-bit log2 scale over [2^-20, 2^44): relative step 0.07%. Smaller values are
+// decayed away and dropped, which also prunes the state of recipients gone quiet.
+const LOG_MIN = -20;
+const STEPS_PER_OCTAVE = 1024;
+const MAX_CODE = 65_535;
+
+export function quantize(value: number): number {
+  if (!(value > 2 ** LOG_MIN)) return 0;
+  const code = Math.min(MAX_CODE, Math.round((Math.log2(value) - LOG_MIN) * STEPS_PER_OCTAVE));
+  return 2 ** (code / STEPS_PER_OCTAVE + LOG_MIN);
+}
+
+function valueCode(value: number): number {
+  return Math.min(MAX_CODE, Math.round((Math.log2(value) - LOG_MIN) * STEPS_PER_OCTAVE));
+}
+
+function decayFactor(fromMs: number, toMs: number, params: DecayParams): number {
+  return 2 ** (-(toMs - fromMs) / (params.halfLifeDays * DAY_MS));
+}
+
+/** Moves the profile's reference time forward to `toMs`, decaying every cell. */
+export function decayTo(profile: Profile, toMs: number, params: DecayParams): void {
+  if (toMs <= profile.refMs) return;
+  if (profile.cells.size > 0) {
+    const factor = decayFactor(profile.refMs, toMs, params);
+    for (const [index, value] of profile.cells) {
+      const next = quantize(value * factor);
+      if (next === 0) profile.cells.delete(index);
+      else profile.cells.set(index, next);
+    }
+  }
+  profile.refMs = toMs;
+}
+
+export interface EngagementInput {
+  slot: number;
+  channel: ModelChannel;
+  signal: Signal;
+  atMs: number;
+  weight?: number;
+  /** Local day of the event, to count active days and derive FIRST_ENGAGEMENT. */
+  localDay?: number;
+  /**
+   * For aggregates: whether the event was its recipient's first engagement of the day (as the
+   * recipient's own profile derived it). When set, it replaces the profile's own derivation.
+   */
+  firstOfDay?: boolean;
+}
+
+const HUMAN_ENGAGEMENT: ReadonlySet<Signal> = new Set(['HUMAN_OPEN', 'CLICK', 'CONVERSION', 'SESSION']);
+
+/**
+ * Applies one event in place. An event newer than the profile decays the profile to its time; an
+ * older one (out of order) is added decayed to the profile's time. A human engagement on a new
+ * local day also counts as that day's FIRST_ENGAGEMENT.
+ */
+export function applyEngagement(profile: Profile, event: EngagementInput, params: DecayParams): { firstOfDay: boolean } {
+  if (event.slot < 0 || event.slot >= HOURS_PER_WEEK || !Number.isInteger(event.slot)) throw new RangeError(`slot ${event.slot} outside 0..167`);
+  if (profile.events === 0 || event.atMs < profile.firstSeenMs) profile.firstSeenMs = event.atMs;
+  decayTo(profile, event.atMs, params);
+  const weight = (event.weight ?? 1) * (event.atMs < profile.refMs ? decayFactor(event.atMs, profile.refMs, params) : 1);
+  addCell(profile, cellIndex(event.channel, event.signal, event.slot), weight);
+  profile.events++;
+  let firstOfDay = event.firstOfDay ?? false;
+  if (event.firstOfDay === undefined && HUMAN_ENGAGEMENT.has(event.signal) && event.localDay !== undefined && event.localDay > profile.lastActiveDay) {
+    profile.lastActiveDay = event.localDay;
+    profile.activeDays++;
+    firstOfDay = true;
+    const factor = params.activeDayDecay ?? 1;
+    if (factor < 1) {
+      for (const [index, value] of profile.cells) {
+        const next = quantize(value * factor);
+        if (next === 0) profile.cells.delete(index);
+        else profile.cells.set(index, next);
+      }
+    }
+  }
+  if (firstOfDay) addCell(profile, cellIndex(event.channel, 'FIRST_ENGAGEMENT', event.slot), weight);
+  return { firstOfDay };
+}
+
+function addCell(profile: Profile, index: number, amount: number): void {
+  const next = quantize((profile.cells.get(index) ?? 0) + amount);
+  if (next === 0) profile.cells.delete(index);
+  else profile.cells.set(index, next);
+}
+
+/** Adds (sign 1) or removes (sign -1) a whole profile into an aggregate (erasure, merges). */
+export function mergeProfile(target: Profile, source: Profile, sign: 1 | -1, params: DecayParams): void {
+  const at = Math.max(target.refMs, source.refMs);
+  decayTo(target, at, params);
+  const factor = decayFactor(source.refMs, at, params);
+  for (const [index, value] of source.cells) {
+    const next = quantize(Math.max(0, (target.cells.get(index) ?? 0) + sign * value * factor));
+    if (next === 0) target.cells.delete(index);
+    else target.cells.set(index, next);
+  }
+  target.events = Math.max(0, target.events + sign * source.events);
+}
+
+/** The 168 values of one channel and signal, decayed to `atMs` (without changing the profile). */
+export function slotValues(profile: Profile, channel: ModelChannel, signal: Signal, atMs: number, params: DecayParams): Float64Array {
+  const values = new Float64Array(HOURS_PER_WEEK);
+  const base = cellIndex(channel, signal, 0);
+  const factor = atMs > profile.refMs ? decayFactor(profile.refMs, atMs, params) : 1;
+  for (let slot = 0; slot < HOURS_PER_WEEK; slot++) values[slot] = (profile.cells.get(base + slot) ?? 0) * factor;
+  return values;
+}
+
+export function profileTotal(profile: Profile, signal: Signal, atMs: number, params: DecayParams): number {
+  let total = 0;
+  for (const channel of CHANNELS) for (const value of slotValues(profile, channel, signal, atMs, params)) total += value;
+  return total;
+}
+
+// ---- codec -------------------------------------------------------------------------------
+
+const CODEC_VERSION = 1;
+
+class ByteWriter {
+  #bytes: number[] = [];
+  varint(value: number): void {
+    let rest = Math.max(0, Math.floor(value));
+    while (rest >= 0x80) {
+      this.#bytes.push((rest % 0x80) | 0x80);
+      rest = Math.floor(rest / 0x80);
+    }
+    this.#bytes.push(rest);
+  }
+  uint16(value: number): void {
+    this.#bytes.push(value >> 8, value & 0xff);
+  }
+  string(value: string): void {
+    const encoded = Buffer.from(value, 'utf8');
+    this.varint(encoded.length);
+    for (const byte of encoded) this.#bytes.push(byte);
+  }
+  done(): Uint8Array {
+    return Uint8Array.from(this.#bytes);
+  }
+}
+
+class ByteReader {
+  #at = 0;
+  readonly #bytes: Uint8Array;
+  constructor(bytes: Uint8Array) {
+    this.#bytes = bytes;
+  }
+  #byte(): number {
+    if (this.#at >= this.#bytes.length) throw new RangeError('profile bytes truncated');
+    return this.#bytes[this.#at++]!;
+  }
+  varint(): number {
+    let value = 0;
+    let scale = 1;
+    for (;;) {
+      const byte = this.#byte();
+      value += (byte & 0x7f) * scale;
+      if (byte < 0x80) return value;
+      scale *= 0x80;
+    }
+  }
+  uint16(): number {
+    return (this.#byte() << 8) | this.#byte();
+  }
+  string(): string {
+    const length = this.varint();
+    const slice = this.#bytes.subarray(this.#at, this.#at + length);
+    if (slice.length !== length) throw new RangeError('profile bytes truncated');
+    this.#at += length;
+    return Buffer.from(slice).toString('utf8');
+  }
+}
+
+/**
+ * Sparse encoding: header (version, reference time, counts, zone), then the non-zero cells in
+ * index order as (varint index delta, 16-bit log-scale value).
+ */
+export function encodeProfile(profile: Profile): Uint8Array {
+  const writer = new ByteWriter();
+  writer.varint(CODEC_VERSION);
+  writer.varint(profile.refMs);
+  writer.varint(Math.max(0, profile.refMs - profile.firstSeenMs));
+  writer.varint(profile.events);
+  writer.varint(profile.activeDays);
+  writer.varint(profile.lastActiveDay + 1);
+  writer.string(profile.timeZone ?? '');
+  const indexes = [...profile.cells.keys()].sort((a, b) => a - b);
+  writer.varint(indexes.length);
+  let previous = 0;
+  for (const index of indexes) {
+    writer.varint(index - previous);
+    writer.uint16(valueCode(profile.cells.get(index)!));
+    previous = index;
+  }
+  return writer.done();
+}
+
+export function decodeProfile(bytes: Uint8Array): Profile {
+  const reader = new ByteReader(bytes);
+  const version = reader.varint();
+  if (version !== CODEC_VERSION) throw new RangeError(`unknown profile codec version ${version}`);
+  const refMs = reader.varint();
+  const firstSeenMs = refMs - reader.varint();
+  const events = reader.varint();
+  const activeDays = reader.varint();
+  const lastActiveDay = reader.varint() - 1;
+  const zone = reader.string();
+  const count = reader.varint();
+  const cells = new Map<number, number>();
+  let index = 0;
+  for (let i = 0; i < count; i++) {
+    index += reader.varint();
+    cells.set(index, 2 ** (reader.uint16() / STEPS_PER_OCTAVE + LOG_MIN));
+  }
+  return { cells, refMs, timeZone: zone === '' ? null : zone, events, firstSeenMs, activeDays, lastActiveDay };
+}

@@ -1,0 +1,64 @@
+import { hostname } from 'node:os';
+import { readCommonConfig, type CommonConfig } from '../shared/config/common-config.ts';
+import { EnvReader, type Env } from '../shared/config/env-reader.ts';
+
+const DAY_MS = 86_400_000;
+
+export interface EngineConfig {
+  common: CommonConfig;
+  groupId: string;
+  instanceId: string;
+  /** Half-life of the exponential decay of the counters. */
+  halfLifeDays: number;
+  /** Events older than this (relative to the record's timestamp) are counted, not applied. */
+  lookBackMs: number;
+  /** Events further ahead than this (relative to the record's timestamp) are counted, not applied. */
+  maxFutureMs: number;
+  /** Duplicate event ids inside this window are ignored. */
+  dedupWindowMs: number;
+  dedupMaxIds: number;
+  /** An OPEN this soon after its delivery is treated as a machine open (proxy prefetch). */
+  machineOpenSeconds: number;
+  machineOpenUserAgent: RegExp;
+  defaultTimeZone: string;
+  explorationShare: number;
+  holdoutShare: number;
+  /** Minimum active days (days with a human engagement) before the model is trusted for a recipient. */
+  minHistoryEvents: number;
+  cacheEntries: number;
+  syncWrites: boolean;
+}
+
+export function compileEngineConfig(env: Env): Readonly<EngineConfig> {
+  const reader = new EnvReader(env);
+  const common = readCommonConfig(reader, 'engine', 9401);
+  const userAgentPattern = reader.string(
+    'STO_ENGINE_MACHINE_OPEN_USER_AGENT',
+    'AppleMailPrivacy|Apple-Mail-Proxy|GoogleImageProxy-Prefetch|YahooMailProxy|Barracuda|Mimecast|Proofpoint|bot\\b|crawler|prefetch',
+  );
+  let machineOpenUserAgent = /$^/;
+  try {
+    machineOpenUserAgent = new RegExp(userAgentPattern, 'i');
+  } catch (error) {
+    reader.problem('STO_ENGINE_MACHINE_OPEN_USER_AGENT', `is not a valid regular expression (${(error as Error).message})`);
+  }
+  const config: EngineConfig = {
+    common,
+    groupId: reader.string('STO_ENGINE_GROUP_ID', 'sto-engine'),
+    instanceId: reader.string('STO_INSTANCE_ID', hostname()),
+    halfLifeDays: reader.number('STO_ENGINE_HALF_LIFE_DAYS', 365, 1, 3_650),
+    lookBackMs: reader.integer('STO_ENGINE_LOOK_BACK_DAYS', 730, 1, 3_650) * DAY_MS,
+    maxFutureMs: reader.integer('STO_ENGINE_MAX_FUTURE_MINUTES', 60, 0, 10_080) * 60_000,
+    dedupWindowMs: reader.integer('STO_ENGINE_DEDUP_WINDOW_HOURS', 48, 0, 24 * 90) * 3_600_000,
+    dedupMaxIds: reader.integer('STO_ENGINE_DEDUP_MAX_IDS', 64, 0, 4_096),
+    machineOpenSeconds: reader.number('STO_ENGINE_MACHINE_OPEN_SECONDS', 10, 0, 3_600),
+    machineOpenUserAgent,
+    defaultTimeZone: reader.string('STO_DEFAULT_TIME_ZONE', 'UTC'),
+    explorationShare: reader.number('STO_EXPLORATION_SHARE', 0.05, 0, 1),
+    holdoutShare: reader.number('STO_HOLDOUT_SHARE', 0.05, 0, 1),
+    minHistoryEvents: reader.number('STO_ENGINE_MIN_ACTIVE_DAYS', 3, 0, 10_000),
+    cacheEntries: reader.integer('STO_ENGINE_CACHE_ENTRIES', 200_000, 0, 50_000_000),
+    syncWrites: reader.boolean('STO_STATE_SYNC_WRITES', false),
+  };
+  return reader.done(config);
+}

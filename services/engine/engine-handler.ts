@@ -1,0 +1,164 @@
+import type { KafkaMessage } from 'kafkajs';
+import type { EngagementEvent, ErasureRequest, ReadySend, ScheduledSend, SendTrigger } from '../shared/contracts/record-types.ts';
+import type { SchemaCodec, Writer } from '../shared/contracts/schema-codec.ts';
+import { ErrorCode, InputError } from '../shared/errors.ts';
+import type { Logger } from '../shared/logger.ts';
+import type { PartitionStore } from '../shared/stream/partition-store.ts';
+import type { OutgoingRecord, PartitionHandler } from '../shared/stream/partitioned-runner.ts';
+import type { StateTransaction } from '../shared/stream/state-transaction.ts';
+import type { EngineConfig } from './config.ts';
+import type { EngineMetrics } from './engine-metrics.ts';
+import { RecipientState } from './recipient-state.ts';
+import { SendTimeDecider, toDecisionTrigger } from './send-time-decider.ts';
+
+/**
+ * The engine's per-record logic: engagement events update the recipient's decayed counters and
+ * the cohort/global aggregates; triggers are scored and decided; erasure removes a recipient.
+ * All state goes through the runner's transaction, so it is committed atomically with offsets.
+ */
+export class EngineHandler implements PartitionHandler {
+  readonly #config: Readonly<EngineConfig>;
+  readonly #codec: SchemaCodec;
+  readonly #writers: { scheduled: Writer; ready: Writer };
+  readonly #metrics: EngineMetrics;
+  readonly #logger: Logger;
+  readonly #state: RecipientState;
+  readonly #decider: SendTimeDecider;
+  readonly #clock: () => number;
+  readonly #erasedKeys = new Map<number, string[]>();
+  readonly #stores = new Map<number, PartitionStore>();
+
+  constructor(options: {
+    config: Readonly<EngineConfig>;
+    codec: SchemaCodec;
+    writers: { scheduled: Writer; ready: Writer };
+    metrics: EngineMetrics;
+    logger: Logger;
+    clock?: () => number;
+  }) {
+    this.#config = options.config;
+    this.#codec = options.codec;
+    this.#writers = options.writers;
+    this.#metrics = options.metrics;
+    this.#logger = options.logger;
+    this.#clock = options.clock ?? Date.now;
+    this.#state = new RecipientState(options.config);
+    this.#decider = new SendTimeDecider(options.config, this.#state.params);
+  }
+
+  async handle(topic: string, message: KafkaMessage, tx: StateTransaction, emit: (record: OutgoingRecord) => void): Promise<void> {
+    const { topics, maxRecordBytes } = this.#config.common;
+    if ((message.value?.length ?? 0) > maxRecordBytes) {
+      throw new InputError(ErrorCode.OVERSIZE, `record of ${message.value?.length} bytes exceeds STO_MAX_RECORD_BYTES=${maxRecordBytes}`);
+    }
+    if (topic === topics.engagement) {
+      const event = await this.#codec.decode<EngagementEvent>('engagement', message.value);
+      await this.#applyEngagement(event, Number(message.timestamp), tx);
+    } else if (topic === topics.triggers) {
+      const trigger = await this.#codec.decode<SendTrigger>('trigger', message.value);
+      await this.#decide(trigger, Number(message.timestamp), tx, emit);
+    } else if (topic === topics.erasure) {
+      const request = await this.#codec.decode<ErasureRequest>('erasure', message.value);
+      await this.#erase(request, tx);
+    }
+  }
+
+  async #applyEngagement(event: EngagementEvent, recordTimestamp: number, tx: StateTransaction): Promise<void> {
+    requireId('eventId', event.eventId);
+    requireId('recipientId', event.recipientId);
+    const outcome = await this.#state.applyEngagement(event, recordTimestamp, tx);
+    this.#metrics.engagements.inc({ outcome: outcome.outcome, signal: outcome.signal });
+  }
+
+  async #decide(trigger: SendTrigger, recordTimestamp: number, tx: StateTransaction, emit: (record: OutgoingRecord) => void): Promise<void> {
+    const started = performance.now();
+    const decisionTrigger = toDecisionTrigger(trigger);
+    const invalid = this.#decider.validate(decisionTrigger);
+    if (invalid) throw new InputError(ErrorCode.INVALID_FIELD, `invalid trigger ${trigger.triggerId}: ${invalid}`);
+    const evidence = await this.#state.evidenceFor(trigger.recipientId, this.#decider.cohortZone(decisionTrigger), tx);
+    const decision = this.#decider.decide(decisionTrigger, evidence);
+    const { topics } = this.#config.common;
+    const scheduled: ScheduledSend = {
+      scheduleId: decision.scheduleId,
+      action: 'SCHEDULE',
+      triggerId: trigger.triggerId,
+      recipientId: trigger.recipientId,
+      campaignId: trigger.campaignId,
+      messageId: trigger.messageId,
+      channel: trigger.channel,
+      sendAt: decision.sendAtMs,
+      localSendTime: decision.localSendTime,
+      timeZone: decision.timeZone,
+      timeZoneSource: decision.timeZoneSource,
+      reason: decision.reason,
+      propensity: decision.propensity,
+      exploration: decision.exploration,
+      arm: decision.arm,
+      topSlots: decision.topSlots.map((slot) => ({ sendAt: slot.sendAt, hourOfWeek: slot.hourOfWeek, score: slot.score })),
+      evidence: decision.evidence,
+      bindingConstraint: decision.bindingConstraint,
+      modelVersion: decision.modelVersion,
+      historyEvents: decision.historyEvents,
+      historyActiveDays: decision.historyActiveDays,
+      triggeredAt: trigger.occurredAt,
+      payload: trigger.payload,
+    };
+    const headers = { 'sto-schedule-id': decision.scheduleId, 'sto-channel': trigger.channel, 'sto-reason': decision.reason };
+    if (decision.urgentBypass && decision.sendAtMs <= trigger.occurredAt) {
+      // Urgent SMS goes out now, straight to the ready topic, never behind the delay service.
+      const ready: ReadySend = {
+        scheduleId: decision.scheduleId,
+        triggerId: trigger.triggerId,
+        recipientId: trigger.recipientId,
+        campaignId: trigger.campaignId,
+        messageId: trigger.messageId,
+        channel: trigger.channel,
+        reason: decision.reason,
+        sendAt: decision.sendAtMs,
+        releasedAt: Math.max(decision.sendAtMs, this.#clock()),
+        timeZone: decision.timeZone,
+        payload: trigger.payload,
+      };
+      emit({ topic: topics.ready, message: { key: trigger.recipientId, value: this.#codec.encode(this.#writers.ready, ready), headers } });
+    } else {
+      emit({ topic: topics.scheduled, message: { key: trigger.recipientId, value: this.#codec.encode(this.#writers.scheduled, scheduled), headers } });
+    }
+    this.#metrics.decisions.inc({ reason: decision.reason, channel: trigger.channel });
+    this.#metrics.decisionSeconds.observe((performance.now() - started) / 1000);
+    if (Number.isFinite(recordTimestamp)) this.#metrics.triggerToDecisionSeconds.observe(Math.max(0, this.#clock() - recordTimestamp) / 1000);
+  }
+
+  async #erase(request: ErasureRequest, tx: StateTransaction): Promise<void> {
+    requireId('recipientId', request.recipientId);
+    const removed = await this.#state.erase(request.recipientId, tx);
+    const keys = this.#erasedKeys.get(tx.partition) ?? [];
+    keys.push(...removed);
+    this.#erasedKeys.set(tx.partition, keys);
+    this.#metrics.erasures.inc();
+    this.#logger.info({ requestId: request.requestId, partition: tx.partition }, 'recipient erased');
+  }
+
+  onOpen(store: PartitionStore): void {
+    this.#stores.set(store.partition, store);
+  }
+
+  onClose(partition: number): void {
+    this.#stores.delete(partition);
+    this.#erasedKeys.delete(partition);
+  }
+
+  /** LevelDB deletes are tombstones until compaction: compact erased recipients' key ranges away. */
+  afterCommit(partition: number): void {
+    const keys = this.#erasedKeys.get(partition);
+    this.#erasedKeys.delete(partition);
+    const store = this.#stores.get(partition);
+    if (!keys || keys.length === 0 || !store) return;
+    for (const key of keys) {
+      store.compactRange(key, `${key}\xff`).catch((error: unknown) => this.#logger.warn({ err: error, partition }, 'compaction after erasure failed'));
+    }
+  }
+}
+
+function requireId(field: string, value: string): void {
+  if (!value || value.length > 256) throw new InputError(ErrorCode.INVALID_FIELD, `${field} must be 1..256 characters`);
+}

@@ -1,0 +1,45 @@
+import { Counter, Histogram, type Registry } from 'prom-client';
+
+/** The engine's own metrics (the runner adds the stream and state metrics). No recipient ids in labels. */
+export class EngineMetrics {
+  readonly engagements: Counter<'outcome' | 'signal'>;
+  readonly decisions: Counter<'reason' | 'channel'>;
+  readonly decisionSeconds: Histogram;
+  readonly triggerToDecisionSeconds: Histogram;
+  readonly erasures: Counter;
+  readonly deadLetters: Counter<'topic' | 'code'>;
+
+  constructor(registry: Registry) {
+    this.engagements = new Counter({
+      name: 'sto_engine_engagement_events_total',
+      help: 'Engagement events by outcome (applied, duplicate, too_old, too_new, ignored) and signal.',
+      labelNames: ['outcome', 'signal'],
+      registers: [registry],
+    });
+    this.decisions = new Counter({
+      name: 'sto_engine_decisions_total',
+      help: 'Send-time decisions by reason and channel.',
+      labelNames: ['reason', 'channel'],
+      registers: [registry],
+    });
+    this.decisionSeconds = new Histogram({
+      name: 'sto_engine_decision_seconds',
+      help: 'Time to score and decide one trigger (state reads included).',
+      buckets: [0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1],
+      registers: [registry],
+    });
+    this.triggerToDecisionSeconds = new Histogram({
+      name: 'sto_engine_trigger_to_decision_seconds',
+      help: 'From the trigger record timestamp to its decision being made.',
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+      registers: [registry],
+    });
+    this.erasures = new Counter({ name: 'sto_engine_erasures_total', help: 'Erasure requests applied.', registers: [registry] });
+    this.deadLetters = new Counter({
+      name: 'sto_dead_letters_total',
+      help: 'Records sent to a dead-letter topic, by source topic and error code.',
+      labelNames: ['topic', 'code'],
+      registers: [registry],
+    });
+  }
+}

@@ -1,0 +1,82 @@
+import { AdminServer } from '../shared/admin-server.ts';
+import { assertRegistryReachable, createSchemaRegistryClient, SchemaCodec } from '../shared/contracts/schema-codec.ts';
+import { valueSubject } from '../shared/contracts/schema-files.ts';
+import { deadLetterTopic } from '../shared/config/common-config.ts';
+import { DeadLetterPublisher } from '../shared/kafka/dead-letter-publisher.ts';
+import { assertBrokerReachable, createKafka } from '../shared/kafka/kafka-client.ts';
+import { exitOnStartupFailure, installSignalHandlers } from '../shared/lifecycle.ts';
+import { createLogger } from '../shared/logger.ts';
+import { createMetricsRegistry } from '../shared/metrics-registry.ts';
+import { PartitionedRunner } from '../shared/stream/partitioned-runner.ts';
+import { compileEngineConfig, type EngineConfig } from './config.ts';
+import { EngineHandler } from './engine-handler.ts';
+import { EngineMetrics } from './engine-metrics.ts';
+
+/** The engine's composition root: config, logger, metrics, clients, stores, wiring, signals. */
+async function main(config: Readonly<EngineConfig>): Promise<void> {
+  const logger = createLogger('engine', config.common.logLevel);
+  const registry = createMetricsRegistry('engine');
+  await assertBrokerReachable(config.common.kafka, logger);
+  await assertRegistryReachable(config.common.registry);
+
+  const { topics } = config.common;
+  const kafka = createKafka(config.common.kafka, logger);
+  const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+  const codec = new SchemaCodec(createSchemaRegistryClient(config.common.registry));
+  const writers = {
+    scheduled: await codec.writer('scheduled', valueSubject(topics.scheduled)),
+    ready: await codec.writer('ready', valueSubject(topics.ready)),
+    deadLetter: await codec.writer('deadLetter', valueSubject(deadLetterTopic(topics.engagement))),
+  };
+  const metrics = new EngineMetrics(registry);
+  const clock = () => Date.now();
+  const deadLetters = new DeadLetterPublisher({
+    producer,
+    codec,
+    writer: writers.deadLetter,
+    service: 'engine',
+    clock,
+    onPublished: (topic, code) => metrics.deadLetters.inc({ topic, code }),
+  });
+  const handler = new EngineHandler({ config, codec, writers, metrics, logger });
+  const runner = new PartitionedRunner({
+    service: 'engine',
+    kafka,
+    producer,
+    groupId: config.groupId,
+    instanceId: config.instanceId,
+    topics: [topics.engagement, topics.triggers, topics.erasure],
+    changelogTopic: topics.engineChangelog,
+    stateDir: config.common.stateDir,
+    cacheEntries: config.cacheEntries,
+    handler,
+    deadLetters,
+    logger,
+    registry,
+    syncWrites: config.syncWrites,
+  });
+  const admin = new AdminServer({ host: config.common.adminHost, port: config.common.adminPort, registry, health: runner });
+
+  let stopping: Promise<void> | null = null;
+  const stop = () =>
+    (stopping ??= (async () => {
+      await runner.stop();
+      await producer.disconnect();
+      await admin.stop();
+      logger.info('engine stopped');
+    })());
+  installSignalHandlers(stop, logger);
+
+  const adminPort = await admin.start();
+  await producer.connect();
+  await runner.start();
+  logger.info({ adminPort, instanceId: config.instanceId, groupId: config.groupId }, 'engine started');
+}
+
+let config: Readonly<EngineConfig>;
+try {
+  config = compileEngineConfig(process.env);
+  await main(config);
+} catch (error) {
+  exitOnStartupFailure('engine', error);
+}

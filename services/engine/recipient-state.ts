@@ -1,0 +1,131 @@
+import type { EngagementEvent } from '../shared/contracts/record-types.ts';
+import { ErrorCode, InputError } from '../shared/errors.ts';
+import type { StateTransaction } from '../shared/stream/state-transaction.ts';
+import { applyEngagement, decodeProfile, emptyProfile, encodeProfile, mergeProfile, type Profile, type Signal } from '../model/profile.ts';
+import { DEFAULT_MODEL_PARAMS, type ModelParams } from '../model/score.ts';
+import { localSlotOf, resolveZone } from '../model/time/zones.ts';
+import type { EngineConfig } from './config.ts';
+import { RecentEventIds } from './recent-event-ids.ts';
+
+export const ENGINE_KEYS = {
+  recipient: (recipientId: string) => `r:${recipientId}`,
+  recentIds: (recipientId: string) => `d:${recipientId}`,
+  global: 'a:global',
+  cohort: (zone: string) => `a:zone:${zone}`,
+} as const;
+
+export type EngagementOutcome = 'applied' | 'duplicate' | 'too_old' | 'too_new' | 'ignored';
+
+export interface RecipientEvidence {
+  profile: Profile;
+  cohort: Profile | null;
+  global: Profile | null;
+}
+
+/**
+ * The engine's state: each recipient's decayed counters and recent event ids, the time-zone
+ * cohort and global aggregates of the partition. Reads and writes go through the transaction.
+ */
+export class RecipientState {
+  readonly #config: Readonly<EngineConfig>;
+  readonly params: ModelParams;
+
+  constructor(config: Readonly<EngineConfig>) {
+    this.#config = config;
+    this.params = { ...DEFAULT_MODEL_PARAMS, halfLifeDays: config.halfLifeDays };
+  }
+
+  async #load(key: string, tx: StateTransaction): Promise<Profile | null> {
+    const bytes = await tx.get(key);
+    return bytes ? decodeProfile(bytes) : null;
+  }
+
+  #signalOf(event: EngagementEvent): Signal | null {
+    switch (event.eventType) {
+      case 'SEND':
+        return 'EXPOSURE';
+      case 'DELIVERY':
+        return null;
+      case 'OPEN':
+        return this.#isMachineOpen(event) ? 'MACHINE_OPEN' : 'HUMAN_OPEN';
+      case 'CLICK':
+        return 'CLICK';
+      case 'CONVERSION':
+        return 'CONVERSION';
+      case 'SESSION':
+        return 'SESSION';
+    }
+  }
+
+  /** Apple Mail Privacy Protection and proxies open mail on delivery, without a person. */
+  #isMachineOpen(event: EngagementEvent): boolean {
+    if (event.machineOpen === true) return true;
+    if (event.machineOpen === false) return false;
+    if (event.userAgent && this.#config.machineOpenUserAgent.test(event.userAgent)) return true;
+    return event.deliveredAt !== null && event.occurredAt - event.deliveredAt >= 0 && event.occurredAt - event.deliveredAt <= this.#config.machineOpenSeconds * 1_000;
+  }
+
+  async applyEngagement(event: EngagementEvent, recordTimestamp: number, tx: StateTransaction): Promise<{ outcome: EngagementOutcome; signal: string }> {
+    const signal = this.#signalOf(event);
+    if (!signal) return { outcome: 'ignored', signal: event.eventType.toLowerCase() };
+    const label = signal.toLowerCase();
+    // Event time is judged against the record's own timestamp, so a replay judges identically.
+    if (Number.isFinite(recordTimestamp)) {
+      if (event.occurredAt < recordTimestamp - this.#config.lookBackMs) return { outcome: 'too_old', signal: label };
+      if (event.occurredAt > recordTimestamp + this.#config.maxFutureMs) return { outcome: 'too_new', signal: label };
+    }
+    const profileKey = ENGINE_KEYS.recipient(event.recipientId);
+    const profile = (await this.#load(profileKey, tx)) ?? emptyProfile();
+    let zone = profile.timeZone ?? this.#config.defaultTimeZone;
+    if (event.timeZone) {
+      const resolved = resolveZone(event.timeZone);
+      if (!resolved.ok) throw new InputError(ErrorCode.INVALID_FIELD, `timeZone: ${resolved.reason}`);
+      zone = resolved.zone;
+    }
+    const idsKey = ENGINE_KEYS.recentIds(event.recipientId);
+    const recent = RecentEventIds.decode(await tx.get(idsKey));
+    if (recent.seenOrRecord(event.eventId, event.occurredAt, this.#config.dedupWindowMs, this.#config.dedupMaxIds)) {
+      return { outcome: 'duplicate', signal: label };
+    }
+    const slot = localSlotOf(event.occurredAt, zone);
+    const input = { slot: slot.hourOfWeek, channel: event.channel, signal, atMs: event.occurredAt, localDay: slot.localDay };
+    const { firstOfDay } = applyEngagement(profile, input, this.params);
+    if (event.timeZone) profile.timeZone = zone;
+    tx.put(profileKey, Buffer.from(encodeProfile(profile)));
+    tx.put(idsKey, recent.encode());
+    for (const key of [ENGINE_KEYS.cohort(zone), ENGINE_KEYS.global]) {
+      const aggregate = (await this.#load(key, tx)) ?? emptyProfile();
+      applyEngagement(aggregate, { ...input, firstOfDay }, this.params);
+      tx.put(key, Buffer.from(encodeProfile(aggregate)));
+    }
+    return { outcome: 'applied', signal: label };
+  }
+
+  async evidenceFor(recipientId: string, zone: string | null, tx: StateTransaction): Promise<RecipientEvidence> {
+    const profile = (await this.#load(ENGINE_KEYS.recipient(recipientId), tx)) ?? emptyProfile();
+    const cohortZone = zone ?? profile.timeZone;
+    return {
+      profile,
+      cohort: cohortZone ? await this.#load(ENGINE_KEYS.cohort(cohortZone), tx) : null,
+      global: await this.#load(ENGINE_KEYS.global, tx),
+    };
+  }
+
+  /** Removes the recipient and their contribution to the aggregates; returns the keys removed. */
+  async erase(recipientId: string, tx: StateTransaction): Promise<string[]> {
+    const profileKey = ENGINE_KEYS.recipient(recipientId);
+    const profile = await this.#load(profileKey, tx);
+    const removed = [profileKey, ENGINE_KEYS.recentIds(recipientId)];
+    if (profile) {
+      const cohortKeys = profile.timeZone ? [ENGINE_KEYS.cohort(profile.timeZone)] : [ENGINE_KEYS.cohort(this.#config.defaultTimeZone)];
+      for (const key of [...cohortKeys, ENGINE_KEYS.global]) {
+        const aggregate = await this.#load(key, tx);
+        if (!aggregate) continue;
+        mergeProfile(aggregate, profile, -1, this.params);
+        tx.put(key, Buffer.from(encodeProfile(aggregate)));
+      }
+    }
+    for (const key of removed) tx.delete(key);
+    return removed;
+  }
+}

@@ -1,0 +1,85 @@
+import type { SendTrigger } from '../shared/contracts/record-types.ts';
+import { decide, validateTrigger, type Decision, type DecisionConfig, type DecisionTrigger } from '../model/decide.ts';
+import { isThinHistory, MODEL_VERSION, scoreSlots, type ModelParams } from '../model/score.ts';
+import { resolveZone } from '../model/time/zones.ts';
+import type { EngineConfig } from './config.ts';
+import type { RecipientEvidence } from './recipient-state.ts';
+
+export function toDecisionTrigger(trigger: SendTrigger): DecisionTrigger {
+  return {
+    triggerId: trigger.triggerId,
+    recipientId: trigger.recipientId,
+    campaignId: trigger.campaignId,
+    channel: trigger.channel,
+    triggerKind: trigger.triggerKind,
+    urgency: trigger.urgency,
+    occurredAtMs: trigger.occurredAt,
+    timeZone: trigger.timeZone,
+    windowHours: trigger.windowHours,
+    sendAtMs: trigger.sendAt,
+    quietHours: trigger.quietHours,
+    quietHoursPolicy: trigger.quietHoursPolicy,
+    defaultLocalMinute: trigger.defaultLocalMinute,
+    objective: trigger.objective,
+    holdoutShare: trigger.holdoutShare,
+    payloadBytes: trigger.payload.length,
+  };
+}
+
+/** Scores a recipient's evidence with the model and runs the decision flow. Pure. */
+export class SendTimeDecider {
+  readonly #config: Readonly<EngineConfig>;
+  readonly #decisionConfig: DecisionConfig;
+  readonly #params: ModelParams;
+
+  constructor(config: Readonly<EngineConfig>, params: ModelParams) {
+    this.#config = config;
+    this.#params = params;
+    this.#decisionConfig = Object.freeze({
+      defaultTimeZone: config.defaultTimeZone,
+      explorationShare: config.explorationShare,
+      holdoutShare: config.holdoutShare,
+      topSlots: 3,
+      modelVersion: MODEL_VERSION,
+      maxHorizonMs: 35 * 86_400_000,
+      maxPayloadBytes: Math.floor(config.common.maxRecordBytes / 2),
+      quietHoursPolicy: 'BEST_ALLOWED' as const,
+    });
+  }
+
+  validate(trigger: DecisionTrigger): string | null {
+    return validateTrigger(trigger, this.#decisionConfig);
+  }
+
+  /** The zone whose cohort prior applies: the trigger's, else the learned one. */
+  cohortZone(trigger: DecisionTrigger): string | null {
+    if (!trigger.timeZone) return null;
+    const resolved = resolveZone(trigger.timeZone);
+    return resolved.ok ? resolved.zone : null;
+  }
+
+  decide(trigger: DecisionTrigger, evidence: RecipientEvidence): Decision {
+    const scored = scoreSlots({
+      profile: evidence.profile,
+      cohort: evidence.cohort,
+      global: evidence.global,
+      channel: trigger.channel,
+      objective: trigger.objective,
+      atMs: trigger.occurredAtMs,
+      params: this.#params,
+    });
+    return decide(
+      trigger,
+      {
+        nowMs: trigger.occurredAtMs,
+        slotScores: scored.scores,
+        thinHistory: isThinHistory(evidence.profile, this.#config.minHistoryEvents),
+        evidence: scored.evidence,
+        historyEvents: scored.historyEvents,
+        historyActiveDays: scored.historyActiveDays,
+        learnedTimeZone: evidence.profile.timeZone,
+      },
+      this.#decisionConfig,
+    );
+  }
+}

@@ -27,7 +27,7 @@ export class ChildService {
   }
 
   start(): void {
-    if (this.#child && this.#child.exitCode === null) return;
+    if (this.running) return;
     this.#log = this.#logPath ? createWriteStream(this.#logPath, { flags: 'a' }) : null;
     const child = spawn(process.execPath, ['--disable-warning=TimeoutNegativeWarning', this.#entry], {
       cwd: ROOT,
@@ -61,7 +61,7 @@ export class ChildService {
   async waitReady(timeoutMs: number): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     while (!(await this.ready())) {
-      if (!this.running) throw new Error(`${this.name} exited before it was ready${this.#logPath ? ` (log: ${this.#logPath})` : ''}`);
+      if (!this.running) throw new Error(`${this.name} exited (code ${this.#child?.exitCode}, signal ${this.#child?.signalCode}) before it was ready${this.#logPath ? ` (log: ${this.#logPath})` : ''}`);
       if (Date.now() > deadline) throw new Error(`${this.name} not ready after ${timeoutMs} ms`);
       await new Promise((resolve) => setTimeout(resolve, 250));
     }

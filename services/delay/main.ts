@@ -1,0 +1,80 @@
+import { AdminServer } from '../shared/admin-server.ts';
+import { deadLetterTopic } from '../shared/config/common-config.ts';
+import { assertRegistryReachable, createSchemaRegistryClient, SchemaCodec } from '../shared/contracts/schema-codec.ts';
+import { valueSubject } from '../shared/contracts/schema-files.ts';
+import { DeadLetterPublisher } from '../shared/kafka/dead-letter-publisher.ts';
+import { assertBrokerReachable, createKafka } from '../shared/kafka/kafka-client.ts';
+import { exitOnStartupFailure, installSignalHandlers } from '../shared/lifecycle.ts';
+import { createLogger } from '../shared/logger.ts';
+import { createMetricsRegistry } from '../shared/metrics-registry.ts';
+import { PartitionedRunner } from '../shared/stream/partitioned-runner.ts';
+import { compileDelayConfig, type DelayConfig } from './config.ts';
+import { DelayHandler } from './delay-handler.ts';
+import { DelayMetrics } from './delay-metrics.ts';
+
+/** The delay service's composition root. */
+async function main(config: Readonly<DelayConfig>): Promise<void> {
+  const logger = createLogger('delay', config.common.logLevel);
+  const registry = createMetricsRegistry('delay');
+  await assertBrokerReachable(config.common.kafka, logger);
+  await assertRegistryReachable(config.common.registry);
+
+  const { topics } = config.common;
+  const started = Date.now();
+  const clock = config.clockSpeedup === 1 ? () => Date.now() : () => started + (Date.now() - started) * config.clockSpeedup;
+  const kafka = createKafka(config.common.kafka, logger);
+  const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+  const codec = new SchemaCodec(createSchemaRegistryClient(config.common.registry));
+  const readyWriter = await codec.writer('ready', valueSubject(topics.ready));
+  const deadLetterWriter = await codec.writer('deadLetter', valueSubject(deadLetterTopic(topics.scheduled)));
+  const metrics = new DelayMetrics(registry);
+  const deadLetters = new DeadLetterPublisher({
+    producer,
+    codec,
+    writer: deadLetterWriter,
+    service: 'delay',
+    clock,
+    onPublished: (topic, code) => metrics.deadLetters.inc({ topic, code }),
+  });
+  const handler = new DelayHandler({ config, codec, readyWriter, metrics, logger, clock });
+  const runner = new PartitionedRunner({
+    service: 'delay',
+    kafka,
+    producer,
+    groupId: config.groupId,
+    instanceId: config.instanceId,
+    topics: [topics.scheduled, topics.erasure],
+    changelogTopic: topics.delayChangelog,
+    stateDir: config.common.stateDir,
+    cacheEntries: config.cacheEntries,
+    handler,
+    deadLetters,
+    logger,
+    registry,
+    syncWrites: config.syncWrites,
+  });
+  handler.attach(runner);
+  const admin = new AdminServer({ host: config.common.adminHost, port: config.common.adminPort, registry, health: runner });
+
+  let stopping: Promise<void> | null = null;
+  const stop = () =>
+    (stopping ??= (async () => {
+      handler.stop();
+      await runner.stop();
+      await producer.disconnect();
+      await admin.stop();
+      logger.info('delay service stopped');
+    })());
+  installSignalHandlers(stop, logger);
+
+  const adminPort = await admin.start();
+  await producer.connect();
+  await runner.start();
+  logger.info({ adminPort, instanceId: config.instanceId, groupId: config.groupId }, 'delay service started');
+}
+
+try {
+  await main(compileDelayConfig(process.env));
+} catch (error) {
+  exitOnStartupFailure('delay', error);
+}

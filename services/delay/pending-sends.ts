@@ -1,0 +1,111 @@
+import type { Channel, DecisionReason, ScheduledSend } from '../shared/contracts/record-types.ts';
+import type { StateTransaction } from '../shared/stream/state-transaction.ts';
+
+/** Due instants are zero-padded to 13 digits, so key order is time order. */
+export function dueKey(sendAtMs: number, scheduleId: string): string {
+  return `due:${String(Math.max(0, Math.floor(sendAtMs))).padStart(13, '0')}:${scheduleId}`;
+}
+const idKey = (scheduleId: string) => `id:${scheduleId}`;
+const recipientKey = (recipientId: string, scheduleId: string) => `rcpt:${recipientId}:${scheduleId}`;
+export const DUE_END = 'due:\xff';
+
+export interface PendingSend {
+  scheduleId: string;
+  triggerId: string;
+  recipientId: string;
+  campaignId: string;
+  messageId: string | null;
+  channel: Channel;
+  reason: DecisionReason;
+  sendAt: number;
+  timeZone: string;
+  payload: string;
+}
+
+export function pendingFrom(send: ScheduledSend): PendingSend {
+  return {
+    scheduleId: send.scheduleId,
+    triggerId: send.triggerId,
+    recipientId: send.recipientId,
+    campaignId: send.campaignId,
+    messageId: send.messageId,
+    channel: send.channel,
+    reason: send.reason,
+    sendAt: send.sendAt,
+    timeZone: send.timeZone,
+    payload: send.payload.toString('base64'),
+  };
+}
+
+/** Removes a pending send by id; returns whether one was there. */
+export async function cancelPending(tx: StateTransaction, scheduleId: string): Promise<boolean> {
+  const due = await tx.get(idKey(scheduleId));
+  if (!due) return false;
+  const dueKeyText = due.toString('utf8');
+  const stored = await tx.get(dueKeyText);
+  tx.delete(dueKeyText);
+  tx.delete(idKey(scheduleId));
+  if (stored) tx.delete(recipientKey((JSON.parse(stored.toString('utf8')) as PendingSend).recipientId, scheduleId));
+  return true;
+}
+
+/** Adds a pending send; a later record with the same schedule id replaces the earlier one. Returns +1 for a new one, 0 for a replacement. */
+export async function schedulePending(tx: StateTransaction, send: PendingSend): Promise<number> {
+  const replaced = await cancelPending(tx, send.scheduleId);
+  const key = dueKey(send.sendAt, send.scheduleId);
+  tx.put(key, Buffer.from(JSON.stringify(send)));
+  tx.put(idKey(send.scheduleId), Buffer.from(key));
+  tx.put(recipientKey(send.recipientId, send.scheduleId), Buffer.alloc(0));
+  return replaced ? 0 : 1;
+}
+
+/** Removes every pending send of a recipient (erasure); returns how many. */
+export async function erasePending(tx: StateTransaction, recipientId: string): Promise<number> {
+  const prefix = `rcpt:${recipientId}:`;
+  const ids = new Set<string>();
+  for await (const [key] of tx.store.entries({ gte: prefix, lt: `${prefix}\xff` })) ids.add(key.slice(prefix.length));
+  for (const [key, value] of tx.dirty) if (key.startsWith(prefix) && value !== null) ids.add(key.slice(prefix.length));
+  let removed = 0;
+  for (const id of ids) if (await cancelPending(tx, id)) removed++;
+  return removed;
+}
+
+/**
+ * Takes the sends due at `nowMs` (never later ones), oldest first, at most `limit`, asking
+ * `admit` per send whether a rate limit lets it go now. Stops at the first one held back and
+ * returns when to look again. Only committed entries are scanned.
+ */
+export async function takeDue(
+  tx: StateTransaction,
+  nowMs: number,
+  limit: number,
+  admit: (send: PendingSend) => number,
+): Promise<{ due: PendingSend[]; retryInMs: number | null }> {
+  const due: PendingSend[] = [];
+  let retryInMs: number | null = null;
+  const held = new Set<Channel>();
+  for await (const [key, value] of tx.store.entries({ gte: 'due:', lt: dueKey(nowMs + 1, '') })) {
+    if (due.length >= limit) break;
+    if (tx.dirty.has(key)) continue;
+    const send = JSON.parse(value.toString('utf8')) as PendingSend;
+    if (send.sendAt > nowMs) break;
+    if (held.has(send.channel)) continue;
+    const wait = admit(send);
+    if (wait > 0) {
+      held.add(send.channel);
+      retryInMs = Math.min(retryInMs ?? wait, wait);
+      continue;
+    }
+    due.push(send);
+    tx.delete(key);
+    tx.delete(idKey(send.scheduleId));
+    tx.delete(recipientKey(send.recipientId, send.scheduleId));
+  }
+  return { due, retryInMs };
+}
+
+/** The earliest committed due instant, or null. */
+export async function earliestDue(tx: Pick<StateTransaction, 'store'>): Promise<number | null> {
+  for await (const [key] of tx.store.entries({ gte: 'due:', lt: DUE_END, limit: 1 })) return Number(key.slice(4, 17));
+  return null;
+}

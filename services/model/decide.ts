@@ -1,241 +1,301 @@
-import type { Arm, BindingConstraint, Channel, DecisionReason, Objective, QuietHoursPolicy, TimeZoneSource, TriggerKind, Urgency } from '../shared/contracts/record-types.ts';
-import { stableId, stableUnit } from './hash.ts';
-import { firstAllowedAtOrAfter, isQuiet, type QuietHoursWindow } from './quiet-hours.ts';
-import { candidateSlots, HOUR_MS, instantOfLocal, localIso, localPartsOf, localSlotOf, resolveZone, type CandidateSlot } from './time/zones.ts';
+import type { BindingConstraint, QuietHours, QuietHoursPolicy, TimeZoneSource } from '../shared/contracts/record-types.ts';
+import {
+  InvalidTriggerCode,
+  type Decision,
+  type DecisionConfig,
+  type DecisionContext,
+  type DecisionOutcome,
+  type DecisionTrigger,
+  type InvalidTrigger,
+  type SlotChoice,
+} from './decision-types.ts';
+import { scheduleIdOf, stableUnitInterval } from './hash.ts';
+import { firstAllowedAtOrAfter, isQuiet, isQuietMinute, quietHoursProblem } from './quiet-hours.ts';
+import { topOfHourSlots } from './time/hour-slots.ts';
+import { formatLocalIso } from './time/local-iso.ts';
+import { DAY_MS, HOUR_MS, HOURS_PER_WEEK, localSlotOf } from './time/local-slot.ts';
+import { nextLocalMinuteAtOrAfter } from './time/next-local-time.ts';
+import { cacheZoneOffsets } from './time/offset-timeline.ts';
+import { resolveTimeZone, type ResolvedZone, type ZoneOffsets } from './time/time-zone.ts';
 
-export interface DecisionTrigger {
-  triggerId: string;
-  recipientId: string;
-  campaignId: string;
-  channel: Channel;
-  triggerKind: TriggerKind;
-  urgency: Urgency;
-  occurredAtMs: number;
-  timeZone: string | null;
-  windowHours: number;
-  sendAtMs: number | null;
-  quietHours: QuietHoursWindow | null;
-  quietHoursPolicy: QuietHoursPolicy | null;
-  defaultLocalMinute: number | null;
-  objective: Objective;
-  holdoutShare: number | null;
-  payloadBytes: number;
-}
+// The decision for one trigger, in the order of DESIGN.md: validate, explicit sendAt, urgent
+// bypass, holdout, thin history, exploration, optimized. Pure: time comes in as context.nowMs,
+// randomness is a hash of ids, so the same input gives the same decision, byte for byte.
 
-export interface DecisionContext {
-  /** The decision's now: the trigger's time, so a replay decides identically. */
-  nowMs: number;
-  /** Scores by local hour of week, or null when there is no model output. */
-  slotScores: Float64Array | null;
-  thinHistory: boolean;
-  evidence: { individual: number; cohort: number; global: number };
-  historyEvents: number;
-  historyActiveDays: number;
-  learnedTimeZone: string | null;
-}
+const CHANNELS = ['EMAIL', 'PUSH', 'SMS', 'IN_APP'] as const;
+const TRIGGER_KINDS = ['CAMPAIGN', 'JOURNEY', 'CART_RECOVERY', 'TRANSACTIONAL', 'OTHER'] as const;
+const URGENCIES = ['NORMAL', 'URGENT'] as const;
+const OBJECTIVES = ['OPEN', 'CLICK'] as const;
+const QUIET_HOURS_POLICIES = ['BEST_ALLOWED', 'DEFER_TO_END'] as const;
+const MAX_WINDOW_HOURS = 168;
 
-export interface DecisionConfig {
-  defaultTimeZone: string;
-  explorationShare: number;
-  holdoutShare: number;
-  topSlots: number;
-  modelVersion: string;
-  maxHorizonMs: number;
-  maxPayloadBytes: number;
-  quietHoursPolicy: QuietHoursPolicy;
-}
-
-export interface Decision {
-  scheduleId: string;
+/** A slot the decision may choose: a top-of-hour instant in the window, or now when mid-hour. */
+interface Candidate {
   sendAtMs: number;
-  localSendTime: string;
-  timeZone: string;
-  timeZoneSource: TimeZoneSource;
-  reason: DecisionReason;
-  propensity: number;
-  exploration: boolean;
-  arm: Arm;
-  topSlots: { sendAt: number; hourOfWeek: number; score: number }[];
-  evidence: { individual: number; cohort: number; global: number };
-  bindingConstraint: BindingConstraint;
-  modelVersion: string;
-  historyEvents: number;
-  historyActiveDays: number;
-  urgentBypass: boolean;
+  hourOfWeek: number;
+  score: number;
+  /** Outside quiet hours. */
+  allowed: boolean;
+  /** The "now" candidate of a trigger that arrived mid-hour. */
+  isNow: boolean;
 }
 
-/** Why a trigger cannot be decided, or null. Invalid triggers go to the dead-letter topic. */
-export function validateTrigger(trigger: DecisionTrigger, config: DecisionConfig): string | null {
-  if (!trigger.triggerId) return 'triggerId is empty';
-  if (!trigger.recipientId || trigger.recipientId.length > 256) return 'recipientId must be 1..256 characters';
-  if (!trigger.campaignId) return 'campaignId is empty';
-  if (!Number.isFinite(trigger.occurredAtMs) || trigger.occurredAtMs <= 0) return 'occurredAt is not a valid instant';
-  if (trigger.timeZone !== null) {
-    const zone = resolveZone(trigger.timeZone);
-    if (!zone.ok) return zone.reason;
+interface DecisionWindow {
+  startMs: number;
+  endMs: number;
+  zone: ZoneOffsets;
+  quietHours: QuietHours | null;
+}
+
+interface Timing {
+  sendAtMs: number;
+  bindingConstraint: BindingConstraint;
+}
+
+type Choice = Timing & Pick<Decision, 'reason' | 'propensity' | 'exploration' | 'arm' | 'urgentBypass'>;
+
+/** Step 1: null when the trigger can be decided, else the reason it goes to the dead-letter topic. */
+export function validateTrigger(trigger: DecisionTrigger, config: Readonly<DecisionConfig>): InvalidTrigger | null {
+  for (const field of ['triggerId', 'recipientId', 'campaignId'] as const) {
+    const value: unknown = trigger[field];
+    if (typeof value !== 'string' || value === '') return invalid('MISSING_FIELD', `${field} is missing or empty`);
+    if (value.length > config.maxIdLength) return invalid('INVALID_FIELD', `${field} is longer than ${config.maxIdLength} characters`);
   }
-  if (!Number.isInteger(trigger.windowHours) || trigger.windowHours < 1 || trigger.windowHours > 168) return `windowHours ${trigger.windowHours} is outside 1..168`;
-  const minuteOk = (minute: number) => Number.isInteger(minute) && minute >= 0 && minute < 1440;
-  if (trigger.quietHours) {
-    const { startMinute, endMinute } = trigger.quietHours;
-    if (!minuteOk(startMinute) || !minuteOk(endMinute)) return 'quiet hours minutes must be in 0..1439';
-    if (startMinute === endMinute) return 'quiet hours start and end are equal';
+  const enumProblem =
+    notOneOf('channel', trigger.channel, CHANNELS) ??
+    notOneOf('triggerKind', trigger.triggerKind, TRIGGER_KINDS) ??
+    notOneOf('urgency', trigger.urgency, URGENCIES) ??
+    notOneOf('objective', trigger.objective, OBJECTIVES) ??
+    (trigger.quietHoursPolicy == null ? null : notOneOf('quietHoursPolicy', trigger.quietHoursPolicy, QUIET_HOURS_POLICIES));
+  if (enumProblem !== null) return invalid('INVALID_FIELD', enumProblem);
+  if (!Number.isSafeInteger(trigger.occurredAtMs) || trigger.occurredAtMs < 0) {
+    return invalid('INVALID_FIELD', `occurredAt ${trigger.occurredAtMs} is not a non-negative epoch millisecond`);
   }
-  if (trigger.defaultLocalMinute !== null && !minuteOk(trigger.defaultLocalMinute)) return 'defaultLocalMinute must be in 0..1439';
-  if (trigger.holdoutShare !== null && !(trigger.holdoutShare >= 0 && trigger.holdoutShare <= 1)) return 'holdoutShare must be in [0, 1]';
-  if (trigger.sendAtMs !== null && (!Number.isFinite(trigger.sendAtMs) || trigger.sendAtMs - trigger.occurredAtMs > config.maxHorizonMs)) {
-    return `sendAt is more than ${Math.round(config.maxHorizonMs / 86_400_000)} days after the trigger`;
+  if (trigger.timeZone != null) {
+    const zone = resolveTimeZone(trigger.timeZone);
+    if (!zone.ok) return invalid('UNKNOWN_TIME_ZONE', zone.reason);
   }
-  if (trigger.payloadBytes > config.maxPayloadBytes) return `payload of ${trigger.payloadBytes} bytes exceeds ${config.maxPayloadBytes}`;
+  if (!Number.isInteger(trigger.windowHours) || trigger.windowHours < 1 || trigger.windowHours > MAX_WINDOW_HOURS) {
+    return invalid('WINDOW_OUT_OF_RANGE', `windowHours ${trigger.windowHours} is not an integer in 1..${MAX_WINDOW_HOURS}`);
+  }
+  if (trigger.quietHours != null) {
+    const problem = typeof trigger.quietHours === 'object' ? quietHoursProblem(trigger.quietHours) : 'quietHours is not a record';
+    if (problem !== null) return invalid('QUIET_HOURS_MALFORMED', problem);
+  }
+  if (trigger.defaultLocalMinute != null && !(Number.isInteger(trigger.defaultLocalMinute) && trigger.defaultLocalMinute >= 0 && trigger.defaultLocalMinute <= 1439)) {
+    return invalid('DEFAULT_LOCAL_TIME_MALFORMED', `defaultLocalMinute ${trigger.defaultLocalMinute} is not a minute of day 0..1439`);
+  }
+  if (trigger.holdoutShare != null && !(Number.isFinite(trigger.holdoutShare) && trigger.holdoutShare >= 0 && trigger.holdoutShare <= 1)) {
+    return invalid('HOLDOUT_SHARE_OUT_OF_RANGE', `holdoutShare ${trigger.holdoutShare} is not a share in 0..1`);
+  }
+  if (trigger.sendAtMs != null) {
+    if (!Number.isSafeInteger(trigger.sendAtMs) || trigger.sendAtMs < 0) {
+      return invalid('SEND_AT_OUT_OF_RANGE', `sendAt ${trigger.sendAtMs} is not a non-negative epoch millisecond`);
+    }
+    if (trigger.sendAtMs > trigger.occurredAtMs + config.maxHorizonMs) {
+      return invalid('SEND_AT_OUT_OF_RANGE', `sendAt is ${Math.round((trigger.sendAtMs - trigger.occurredAtMs) / HOUR_MS)} h after the trigger, beyond the ${Math.round(config.maxHorizonMs / HOUR_MS)} h horizon`);
+    }
+  }
+  const payloadBytes = trigger.payloadBytes ?? 0;
+  if (!Number.isSafeInteger(payloadBytes) || payloadBytes < 0) return invalid('INVALID_FIELD', `payloadBytes ${payloadBytes} is not a size`);
+  if (payloadBytes > config.maxPayloadBytes) {
+    return invalid('PAYLOAD_TOO_LARGE', `payload of ${payloadBytes} bytes exceeds the ${config.maxPayloadBytes}-byte limit`);
+  }
   return null;
 }
 
-function chooseZone(trigger: DecisionTrigger, context: DecisionContext, config: DecisionConfig): { zone: string; source: TimeZoneSource } {
-  const fromTrigger = trigger.timeZone ? resolveZone(trigger.timeZone) : null;
-  if (fromTrigger?.ok) return { zone: fromTrigger.zone, source: 'TRIGGER' };
-  const learned = context.learnedTimeZone ? resolveZone(context.learnedTimeZone) : null;
-  if (learned?.ok) return { zone: learned.zone, source: 'LEARNED' };
-  const fallback = resolveZone(config.defaultTimeZone);
-  return { zone: fallback.ok ? fallback.zone : 'UTC', source: 'DEFAULT' };
-}
-
-/** The next occurrence of a local minute of day at or after `fromMs` (DST-aware). */
-function nextLocalMinute(fromMs: number, minuteOfDay: number, zone: string): number {
-  const parts = localPartsOf(fromMs, zone);
-  for (let dayOffset = 0; dayOffset < 3; dayOffset++) {
-    const date = new Date(Date.UTC(parts.year, parts.month - 1, parts.day + dayOffset));
-    const instant = instantOfLocal(
-      { year: date.getUTCFullYear(), month: date.getUTCMonth() + 1, day: date.getUTCDate(), hour: Math.floor(minuteOfDay / 60), minute: minuteOfDay % 60 },
-      zone,
-    );
-    if (instant >= fromMs) return instant;
-  }
-  return fromMs;
-}
-
 /**
- * The decision flow of DESIGN.md, in its order: explicit sendAt, urgent SMS bypass, holdout,
- * thin history, exploration, optimized. Pure and deterministic: the same trigger and context
- * always give the same decision and the same schedule id.
+ * Decides when to send one trigger. An invalid trigger comes back as { ok: false } with the
+ * reason; a context that breaks its contract (scores not 168 long, now not finite) throws.
  */
-export function decide(trigger: DecisionTrigger, context: DecisionContext, config: DecisionConfig): Decision {
-  const now = context.nowMs;
+export function decide(trigger: DecisionTrigger, context: DecisionContext, config: Readonly<DecisionConfig>): DecisionOutcome {
+  const problem = validateTrigger(trigger, config);
+  if (problem !== null) return { ok: false, invalid: problem };
+  checkContext(context);
   const { zone, source } = chooseZone(trigger, context, config);
-  const windowEnd = now + trigger.windowHours * HOUR_MS;
-  const quiet = trigger.quietHours;
-  const base = {
-    scheduleId: stableId(`schedule:${trigger.triggerId}`),
-    timeZone: zone,
+  const startMs = context.nowMs;
+  const endMs = startMs + trigger.windowHours * HOUR_MS;
+  // Cover the window plus room on both sides for local-time resolution and quiet-hours deferral.
+  const window: DecisionWindow = { startMs, endMs, zone: cacheZoneOffsets(zone, startMs - DAY_MS, endMs + 3 * DAY_MS), quietHours: trigger.quietHours ?? null };
+  const candidates = candidateSlots(window, context.slotScores);
+  const choice = chooseSendTime(trigger, context, config, window, candidates);
+  const decision: Decision = {
+    scheduleId: scheduleIdOf(trigger.triggerId),
+    sendAtMs: choice.sendAtMs,
+    localSendTime: formatLocalIso(choice.sendAtMs, window.zone),
+    timeZone: zone.name,
     timeZoneSource: source,
-    evidence: context.evidence,
+    reason: choice.reason,
+    propensity: choice.propensity,
+    exploration: choice.exploration,
+    arm: choice.arm,
+    topSlots: context.slotScores === null ? [] : topAllowedSlots(candidates, config.topSlots),
+    evidence: { individual: context.evidence.individual, cohort: context.evidence.cohort, global: context.evidence.global },
+    bindingConstraint: choice.bindingConstraint,
     modelVersion: config.modelVersion,
-    historyEvents: context.historyEvents,
-    historyActiveDays: context.historyActiveDays,
+    historyDepth: { events: context.historyDepth.events, activeDays: context.historyDepth.activeDays },
+    urgentBypass: choice.urgentBypass,
+    windowStartMs: startMs,
+    windowEndMs: endMs,
   };
-  const finish = (fields: {
-    sendAtMs: number;
-    reason: DecisionReason;
-    propensity: number;
-    exploration?: boolean;
-    arm?: Arm;
-    topSlots?: Decision['topSlots'];
-    bindingConstraint: BindingConstraint;
-    urgentBypass?: boolean;
-  }): Decision => {
-    const sendAtMs = Math.max(now, fields.sendAtMs);
-    return {
-      ...base,
-      sendAtMs,
-      localSendTime: localIso(sendAtMs, zone),
-      reason: fields.reason,
-      propensity: fields.propensity,
-      exploration: fields.exploration ?? false,
-      arm: fields.arm ?? 'TREATMENT',
-      topSlots: fields.topSlots ?? [],
-      bindingConstraint: fields.bindingConstraint,
-      urgentBypass: fields.urgentBypass ?? false,
-    };
-  };
+  return { ok: true, decision };
+}
 
-  // 2. An explicit send time wins: no optimization for this send.
-  if (trigger.sendAtMs !== null) {
-    return finish({ sendAtMs: trigger.sendAtMs, reason: 'EXPLICIT_SEND_AT', propensity: 1, bindingConstraint: 'EXPLICIT' });
+function chooseSendTime(trigger: DecisionTrigger, context: DecisionContext, config: Readonly<DecisionConfig>, window: DecisionWindow, candidates: Candidate[]): Choice {
+  const treatment = { propensity: 1, exploration: false, arm: 'TREATMENT', urgentBypass: false } as const;
+  // 2. An explicit sendAt wins, STO and quiet hours off; never in the past.
+  if (trigger.sendAtMs != null) {
+    return { ...treatment, reason: 'EXPLICIT_SEND_AT', sendAtMs: Math.max(trigger.sendAtMs, window.startMs), bindingConstraint: 'EXPLICIT' };
   }
-
-  // 3. Urgent SMS goes now; quiet hours (compliance) still hold.
-  if (trigger.urgency === 'URGENT' && trigger.channel === 'SMS') {
-    const allowed = firstAllowedAtOrAfter(now, zone, quiet);
-    return finish({ sendAtMs: allowed, reason: 'URGENT_BYPASS', propensity: 1, bindingConstraint: allowed > now ? 'QUIET_HOURS' : 'NOW', urgentBypass: true });
+  // 3. Urgent (SMS by default) goes now, unless quiet hours hold it to their first allowed minute.
+  if (trigger.urgency === 'URGENT' && config.urgentBypassChannels.includes(trigger.channel)) {
+    return { ...treatment, urgentBypass: true, reason: 'URGENT_BYPASS', ...respectQuietHours(window, window.startMs, 'NOW') };
   }
-
-  // The default local time inside the window, else the window start; quiet hours respected.
-  const defaultTime = (): { sendAtMs: number; bindingConstraint: BindingConstraint } => {
-    let at = now;
-    let binding: BindingConstraint = 'WINDOW_START';
-    if (trigger.defaultLocalMinute !== null) {
-      const next = nextLocalMinute(now, trigger.defaultLocalMinute, zone);
-      if (next <= windowEnd) {
-        at = next;
-        binding = 'DEFAULT_TIME';
-      }
-    }
-    const allowed = firstAllowedAtOrAfter(at, zone, quiet);
-    return allowed > at ? { sendAtMs: allowed, bindingConstraint: allowed > windowEnd ? 'QUIET_HOURS_FORCED' : 'QUIET_HOURS' } : { sendAtMs: at, bindingConstraint: binding };
-  };
-
-  // 4. Holdout: a deterministic share of recipients per campaign keeps the default time.
+  // 4. Holdout by recipient and campaign, so a recipient stays in one arm for the whole campaign.
   const holdoutShare = trigger.holdoutShare ?? config.holdoutShare;
-  if (holdoutShare > 0 && stableUnit(`holdout:${trigger.recipientId}:${trigger.campaignId}`) < holdoutShare) {
-    return finish({ ...defaultTime(), reason: 'CONTROL', propensity: 1, arm: 'CONTROL' });
+  if (stableUnitInterval(['holdout', trigger.recipientId, trigger.campaignId]) < holdoutShare) {
+    return { ...treatment, arm: 'CONTROL', reason: 'CONTROL', ...defaultTimeInWindow(trigger, window) };
   }
-
-  // 5. Thin history: the model has too little to say about this recipient.
-  if (context.thinHistory || !context.slotScores) {
-    return finish({ ...defaultTime(), reason: 'FALLBACK_THIN_HISTORY', propensity: 1 });
+  // 5. Without a usable model the campaign's default time (or the window start) is the answer.
+  if (context.thinHistory || context.slotScores === null) {
+    return { ...treatment, reason: 'FALLBACK_THIN_HISTORY', ...defaultTimeInWindow(trigger, window) };
   }
-
-  const scores = context.slotScores;
-  // The current hour counts as a slot "now": a trigger at 10:40 may go at once for a 10:00 slot.
-  const currentHour = localSlotOf(now, zone);
-  const candidates: CandidateSlot[] = [];
-  if (currentHour.minute !== 0 || now % 60_000 !== 0) candidates.push({ sendAt: now, hourOfWeek: currentHour.hourOfWeek });
-  candidates.push(...candidateSlots(now, windowEnd, zone));
-  const policy = trigger.quietHoursPolicy ?? config.quietHoursPolicy;
-  const allowed = policy === 'DEFER_TO_END' ? candidates : candidates.filter((slot) => !isQuiet(slot.sendAt, zone, quiet));
-  const ranked = [...allowed].sort((a, b) => scores[b.hourOfWeek]! - scores[a.hourOfWeek]! || a.sendAt - b.sendAt);
-  const topSlots = ranked.slice(0, config.topSlots).map((slot) => ({ sendAt: slot.sendAt, hourOfWeek: slot.hourOfWeek, score: scores[slot.hourOfWeek]! }));
-
-  if (allowed.length === 0) {
-    // Every slot of the window is quiet: the first allowed minute, even past the window end.
-    return finish({ sendAtMs: firstAllowedAtOrAfter(now, zone, quiet), reason: 'OPTIMIZED', propensity: 1, topSlots, bindingConstraint: 'QUIET_HOURS_FORCED' });
+  const policy: QuietHoursPolicy = trigger.quietHoursPolicy ?? config.defaultQuietHoursPolicy;
+  const allowed = candidates.filter((candidate) => candidate.allowed);
+  const greedy = policy === 'DEFER_TO_END' ? bestOf(candidates) : bestOf(allowed);
+  const share = allowed.length > 0 ? config.explorationShare : 0;
+  const greedyIsAllowed = greedy !== null && greedy.allowed;
+  // 6. Exploration: a uniformly random allowed slot; the propensity is that slot's probability
+  // under the mixed policy (explore share spread evenly, the rest on the greedy slot).
+  if (share > 0 && stableUnitInterval(['explore', trigger.triggerId]) < share) {
+    const index = Math.min(allowed.length - 1, Math.floor(stableUnitInterval(['explore-slot', trigger.triggerId]) * allowed.length));
+    const slot = allowed[index]!;
+    const propensity = share / allowed.length + (1 - share) * (slot === greedy ? 1 : 0);
+    return { ...treatment, propensity, exploration: true, reason: 'EXPLORATION', sendAtMs: slot.sendAtMs, bindingConstraint: slot.isNow ? 'NOW' : 'NONE' };
   }
-  const greedy = ranked[0]!;
-  const share = config.explorationShare;
+  // 7. Optimized.
+  const propensity = 1 - share + (greedyIsAllowed ? share / allowed.length : 0);
+  return { ...treatment, propensity, reason: 'OPTIMIZED', ...optimizedTiming(policy, window, candidates, allowed, context.slotScores) };
+}
 
-  // 6. Exploration: a deterministic share of triggers gets a uniformly chosen allowed slot.
-  if (share > 0 && stableUnit(`explore:${trigger.triggerId}`) < share) {
-    const pick = allowed[Math.floor(stableUnit(`explore-slot:${trigger.triggerId}`) * allowed.length)]!;
-    const propensity = share / allowed.length + (pick.sendAt === greedy.sendAt ? 1 - share : 0);
-    const deferred = policy === 'DEFER_TO_END' ? firstAllowedAtOrAfter(pick.sendAt, zone, quiet) : pick.sendAt;
-    return finish({ sendAtMs: deferred, reason: 'EXPLORATION', propensity, exploration: true, topSlots, bindingConstraint: deferred > pick.sendAt ? 'QUIET_HOURS' : 'NONE' });
-  }
-
-  // 7. Optimized: the best allowed slot of the window.
-  const propensity = 1 - share + share / allowed.length;
-  let binding: BindingConstraint = greedy.sendAt === now && candidates[0]?.sendAt === now ? 'NOW' : 'NONE';
-  const last = allowed.at(-1)!;
-  if (greedy.sendAt === last.sendAt && allowed.length > 1) {
-    const beyond = localSlotOf(last.sendAt + HOUR_MS, zone).hourOfWeek;
-    if (scores[beyond]! > scores[last.hourOfWeek]!) binding = 'WINDOW_END';
-  }
-  // A curve still rising at the window end: the end of the window itself is the best instant.
-  let sendAtMs = binding === 'WINDOW_END' && !isQuiet(windowEnd, zone, quiet) ? windowEnd : greedy.sendAt;
+function optimizedTiming(policy: QuietHoursPolicy, window: DecisionWindow, candidates: Candidate[], allowed: Candidate[], scores: Float64Array): Timing {
   if (policy === 'DEFER_TO_END') {
-    const deferred = firstAllowedAtOrAfter(greedy.sendAt, zone, quiet);
-    if (deferred > greedy.sendAt) {
-      sendAtMs = deferred;
-      binding = 'QUIET_HOURS';
+    // Iterable-style: the best slot ignoring quiet hours, deferred to their end when quiet.
+    const best = bestOf(candidates)!;
+    if (!best.allowed) return deferred(window, firstAllowedAtOrAfter(best.sendAtMs, window.zone, window.quietHours));
+    return finishAllowedBest(best, window, candidates, allowed, scores);
+  }
+  const best = bestOf(allowed);
+  // Every slot of the window is quiet: the first allowed minute, flagged FORCED when past the window.
+  if (best === null) return deferred(window, firstAllowedAtOrAfter(window.startMs, window.zone, window.quietHours));
+  return finishAllowedBest(best, window, candidates, allowed, scores);
+}
+
+function finishAllowedBest(best: Candidate, window: DecisionWindow, candidates: Candidate[], allowed: Candidate[], scores: Float64Array): Timing {
+  // The curve still rises at the window end: the latest allowed instant of the window wins.
+  if (best === allowed[allowed.length - 1]) {
+    const next = topOfHourSlots(window.endMs + 1, window.endMs + 2 * HOUR_MS, window.zone)[0];
+    if (next !== undefined && !isQuietMinute(next.minuteOfDay, window.quietHours) && scoreAt(scores, next.hourOfWeek) > best.score) {
+      const endAllowed = !isQuiet(window.endMs, window.zone, window.quietHours);
+      return { sendAtMs: endAllowed ? window.endMs : best.sendAtMs, bindingConstraint: 'WINDOW_END' };
     }
   }
-  return finish({ sendAtMs, reason: 'OPTIMIZED', propensity, topSlots, bindingConstraint: binding });
+  const unconstrained = bestOf(candidates)!;
+  if (unconstrained.score > best.score) return { sendAtMs: best.sendAtMs, bindingConstraint: 'QUIET_HOURS' };
+  return { sendAtMs: best.sendAtMs, bindingConstraint: best.isNow ? 'NOW' : 'NONE' };
+}
+
+/** The campaign's default local time at its next occurrence inside the window, else the window start. */
+function defaultTimeInWindow(trigger: DecisionTrigger, window: DecisionWindow): Timing {
+  if (trigger.defaultLocalMinute != null) {
+    const occurrenceMs = nextLocalMinuteAtOrAfter(window.startMs, trigger.defaultLocalMinute, window.zone);
+    if (occurrenceMs <= window.endMs) return respectQuietHours(window, occurrenceMs, 'DEFAULT_TIME');
+  }
+  return respectQuietHours(window, window.startMs, 'WINDOW_START');
+}
+
+function respectQuietHours(window: DecisionWindow, atMs: number, bindingIfAllowed: BindingConstraint): Timing {
+  if (!isQuiet(atMs, window.zone, window.quietHours)) return { sendAtMs: atMs, bindingConstraint: bindingIfAllowed };
+  return deferred(window, firstAllowedAtOrAfter(atMs, window.zone, window.quietHours));
+}
+
+function deferred(window: DecisionWindow, sendAtMs: number): Timing {
+  return { sendAtMs, bindingConstraint: sendAtMs <= window.endMs ? 'QUIET_HOURS' : 'QUIET_HOURS_FORCED' };
+}
+
+function candidateSlots(window: DecisionWindow, scores: Float64Array | null): Candidate[] {
+  const candidates: Candidate[] = [];
+  const slots = topOfHourSlots(window.startMs, window.endMs, window.zone);
+  if (slots[0]?.epochMs !== window.startMs) {
+    const now = localSlotOf(window.startMs, window.zone);
+    candidates.push({
+      sendAtMs: window.startMs,
+      hourOfWeek: now.hourOfWeek,
+      score: scoreAt(scores, now.hourOfWeek),
+      allowed: !isQuietMinute(now.minuteOfDay, window.quietHours),
+      isNow: true,
+    });
+  }
+  for (const slot of slots) {
+    candidates.push({
+      sendAtMs: slot.epochMs,
+      hourOfWeek: slot.hourOfWeek,
+      score: scoreAt(scores, slot.hourOfWeek),
+      allowed: !isQuietMinute(slot.minuteOfDay, window.quietHours),
+      isNow: false,
+    });
+  }
+  return candidates;
+}
+
+/** Highest score; among equals the earliest (candidates are in time order). */
+function bestOf(candidates: readonly Candidate[]): Candidate | null {
+  let best: Candidate | null = null;
+  for (const candidate of candidates) {
+    if (best === null || candidate.score > best.score) best = candidate;
+  }
+  return best;
+}
+
+function topAllowedSlots(candidates: readonly Candidate[], count: number): SlotChoice[] {
+  return candidates
+    .filter((candidate) => candidate.allowed)
+    .sort((a, b) => b.score - a.score || a.sendAtMs - b.sendAtMs)
+    .slice(0, count)
+    .map((candidate) => ({ sendAtMs: candidate.sendAtMs, hourOfWeek: candidate.hourOfWeek, score: candidate.score }));
+}
+
+/** A non-finite score (a model bug) ranks as 0 rather than poisoning the comparison. */
+function scoreAt(scores: Float64Array | null, hourOfWeek: number): number {
+  const score = scores?.[hourOfWeek] ?? 0;
+  return Number.isFinite(score) ? score : 0;
+}
+
+function chooseZone(trigger: DecisionTrigger, context: DecisionContext, config: Readonly<DecisionConfig>): { zone: ResolvedZone; source: TimeZoneSource } {
+  if (trigger.timeZone != null) {
+    const resolution = resolveTimeZone(trigger.timeZone);
+    if (resolution.ok) return { zone: resolution.zone, source: 'TRIGGER' };
+  }
+  if (context.learnedTimeZone != null) {
+    const resolution = resolveTimeZone(context.learnedTimeZone);
+    if (resolution.ok) return { zone: resolution.zone, source: 'LEARNED' };
+  }
+  const resolution = resolveTimeZone(config.defaultTimeZone);
+  if (!resolution.ok) throw new RangeError(`defaultTimeZone: ${resolution.reason}`);
+  return { zone: resolution.zone, source: 'DEFAULT' };
+}
+
+function checkContext(context: DecisionContext): void {
+  if (!Number.isSafeInteger(context.nowMs)) throw new RangeError(`context.nowMs ${context.nowMs} is not an epoch millisecond`);
+  if (context.slotScores !== null && context.slotScores.length !== HOURS_PER_WEEK) {
+    throw new RangeError(`context.slotScores has ${context.slotScores.length} entries, expected ${HOURS_PER_WEEK}`);
+  }
+}
+
+function notOneOf(field: string, value: unknown, allowed: readonly string[]): string | null {
+  return typeof value === 'string' && allowed.includes(value) ? null : `${field} ${String(value)} is not one of ${allowed.join('|')}`;
+}
+
+function invalid(code: InvalidTriggerCode, message: string): InvalidTrigger {
+  return { code: InvalidTriggerCode[code], message };
 }

@@ -1,35 +1,56 @@
-import { DAY_MS, instantOfLocal, localPartsOf } from './time/zones.ts';
+import type { QuietHours } from '../shared/contracts/record-types.ts';
+import { localSlotOf } from './time/local-slot.ts';
+import { nextLocalMinuteAtOrAfter } from './time/next-local-time.ts';
+import { requireZone, type ZoneRef } from './time/time-zone.ts';
 
-export interface QuietHoursWindow {
-  /** Local minute of day, inclusive. */
-  startMinute: number;
-  /** Local minute of day, exclusive; smaller than startMinute when the range spans midnight. */
-  endMinute: number;
+// Quiet hours are a daily range of local minutes [startMinute, endMinute): 22:00-08:00 is
+// { startMinute: 1320, endMinute: 480 } and spans midnight. A range is judged by the minute the
+// local clock shows, so it follows DST: on a 23 h day a 22:00-08:00 range lasts 9 real hours.
+// startMinute === endMinute is rejected as malformed (ambiguous between "never" and "always");
+// "no quiet hours" is null.
+
+export type { QuietHours };
+
+const MINUTES_PER_DAY = 1440;
+const MAX_DEFERRALS = 8;
+
+/** Why a quiet-hours value is malformed, or null when it is well-formed. */
+export function quietHoursProblem(quietHours: QuietHours): string | null {
+  const { startMinute, endMinute } = quietHours;
+  for (const [name, value] of [['startMinute', startMinute], ['endMinute', endMinute]] as const) {
+    if (!Number.isInteger(value) || value < 0 || value >= MINUTES_PER_DAY) return `quietHours.${name} ${value} is not a minute of day 0..1439`;
+  }
+  if (startMinute === endMinute) return `quietHours start and end are both ${startMinute}: an empty range (use null for no quiet hours)`;
+  return null;
 }
 
-export function isQuietMinute(minuteOfDay: number, quiet: QuietHoursWindow): boolean {
-  const { startMinute, endMinute } = quiet;
-  if (startMinute === endMinute) return false;
-  return startMinute < endMinute ? minuteOfDay >= startMinute && minuteOfDay < endMinute : minuteOfDay >= startMinute || minuteOfDay < endMinute;
+/** Whether a local minute of day lies in [start, end), wrapping past midnight when start > end. */
+export function isQuietMinute(minuteOfDay: number, quietHours: QuietHours | null): boolean {
+  if (quietHours === null) return false;
+  const { startMinute, endMinute } = quietHours;
+  if (startMinute < endMinute) return minuteOfDay >= startMinute && minuteOfDay < endMinute;
+  if (startMinute > endMinute) return minuteOfDay >= startMinute || minuteOfDay < endMinute;
+  return false;
 }
 
-export function isQuiet(epochMs: number, zone: string, quiet: QuietHoursWindow | null): boolean {
-  if (!quiet) return false;
-  const parts = localPartsOf(epochMs, zone);
-  return isQuietMinute(parts.hour * 60 + parts.minute, quiet);
+/** Whether the local clock of `zone` at the instant shows a quiet minute. */
+export function isQuiet(epochMs: number, zone: ZoneRef, quietHours: QuietHours | null): boolean {
+  if (quietHours === null) return false;
+  return isQuietMinute(localSlotOf(epochMs, zone).minuteOfDay, quietHours);
 }
 
-/** The first instant at or after `epochMs` outside quiet hours (the end of the quiet range). */
-export function firstAllowedAtOrAfter(epochMs: number, zone: string, quiet: QuietHoursWindow | null): number {
-  if (!quiet || !isQuiet(epochMs, zone, quiet)) return epochMs;
-  const parts = localPartsOf(epochMs, zone);
-  const minuteOfDay = parts.hour * 60 + parts.minute;
-  // The quiet range ends today when we are before its end, otherwise tomorrow (it spans midnight).
-  const endsToday = minuteOfDay < quiet.endMinute;
-  const day = new Date(Date.UTC(parts.year, parts.month - 1, parts.day) + (endsToday ? 0 : DAY_MS));
-  const end = instantOfLocal(
-    { year: day.getUTCFullYear(), month: day.getUTCMonth() + 1, day: day.getUTCDate(), hour: Math.floor(quiet.endMinute / 60), minute: quiet.endMinute % 60 },
-    zone,
-  );
-  return Math.max(end, epochMs);
+/**
+ * The first instant at or after `fromMs` outside quiet hours: `fromMs` itself when allowed, else
+ * the next time the local clock shows endMinute (when that reading falls in a DST gap, the
+ * first instant after the gap, which is past the end as well).
+ */
+export function firstAllowedAtOrAfter(fromMs: number, zone: ZoneRef, quietHours: QuietHours | null): number {
+  if (quietHours === null) return fromMs;
+  const offsets = requireZone(zone);
+  let candidate = fromMs;
+  for (let attempt = 0; attempt < MAX_DEFERRALS; attempt += 1) {
+    if (!isQuiet(candidate, offsets, quietHours)) return candidate;
+    candidate = nextLocalMinuteAtOrAfter(candidate, quietHours.endMinute, offsets);
+  }
+  throw new RangeError(`no allowed minute after ${fromMs} in ${offsets.name} for quiet hours ${quietHours.startMinute}-${quietHours.endMinute}`);
 }

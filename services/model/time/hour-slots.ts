@@ -1,0 +1,43 @@
+import { firstInstantWithOtherOffset } from './offset-timeline.ts';
+import { HOUR_MS, localSlotOfWall, type LocalSlot } from './local-slot.ts';
+import { requireZone, type ZoneRef } from './time-zone.ts';
+
+/** A top-of-hour instant (local clock at HH:00:00.000) with its local slot. */
+export interface HourSlot extends LocalSlot {
+  epochMs: number;
+}
+
+const MAX_STEPS = 100_000;
+
+/**
+ * Every instant in [fromMs, toMs] at which the local clock of `zone` shows HH:00, ascending.
+ *
+ * Walks instants, not local readings, so DST comes out right by construction: a local hour that
+ * does not exist (02:00 on US spring-forward) is not a slot; one that happens twice (01:00 on US
+ * fall-back) gives two slots with the same hourOfWeek, an hour apart; a 23 h day has 23 slots, a
+ * 25 h day 25; Lord Howe's 30-minute shifts and Kathmandu's +05:45 put the slots at the right
+ * UTC minutes.
+ */
+export function topOfHourSlots(fromMs: number, toMs: number, zone: ZoneRef): HourSlot[] {
+  const offsets = requireZone(zone);
+  const slots: HourSlot[] = [];
+  let cursor = Math.ceil(fromMs);
+  for (let step = 0; cursor <= toMs; step += 1) {
+    if (step > MAX_STEPS) throw new RangeError(`too many hour slots between ${fromMs} and ${toMs}`);
+    const offsetMs = offsets.offsetMsAt(cursor);
+    const wallMs = cursor + offsetMs;
+    const nextTopWallMs = Math.ceil(wallMs / HOUR_MS) * HOUR_MS;
+    const candidateMs = cursor + (nextTopWallMs - wallMs);
+    const probeMs = Math.min(candidateMs, toMs);
+    if (offsets.offsetMsAt(probeMs) !== offsetMs) {
+      // The offset changes before the next top of the hour: continue from the transition, whose
+      // own reading may be a top of the hour (03:00 right after the US spring-forward).
+      cursor = firstInstantWithOtherOffset(offsets, cursor, probeMs, offsetMs);
+      continue;
+    }
+    if (candidateMs > toMs) break;
+    slots.push({ epochMs: candidateMs, ...localSlotOfWall(nextTopWallMs, offsetMs) });
+    cursor = candidateMs + 1;
+  }
+  return slots;
+}

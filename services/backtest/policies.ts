@@ -1,6 +1,6 @@
 import { applyEngagement, emptyProfile, type Profile } from '../model/profile.ts';
 import { DEFAULT_MODEL_PARAMS, scoreSlots, type ModelParams } from '../model/score.ts';
-import { stableUnit } from '../model/hash.ts';
+import { stableUnitInterval } from '../model/hash.ts';
 import { localSeconds, type ActivityRow, type BacktestPolicy } from './evaluate.ts';
 
 function argmax(values: ArrayLike<number>): number {
@@ -21,7 +21,7 @@ export function dayOfWeek(localDay: number): number {
 export function randomPolicy(seed = 'backtest'): BacktestPolicy {
   return {
     name: 'random',
-    chooseHour: (person, day) => Math.floor(stableUnit(`${seed}:${person}:${day}`) * 24),
+    chooseHour: (person, day) => Math.floor(stableUnitInterval([`${seed}:${person}:${day}`]) * 24),
     observe: () => undefined,
   };
 }

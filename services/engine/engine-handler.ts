@@ -94,12 +94,12 @@ export class EngineHandler implements PartitionHandler {
       propensity: decision.propensity,
       exploration: decision.exploration,
       arm: decision.arm,
-      topSlots: decision.topSlots.map((slot) => ({ sendAt: slot.sendAt, hourOfWeek: slot.hourOfWeek, score: slot.score })),
+      topSlots: decision.topSlots.map((slot) => ({ sendAt: slot.sendAtMs, hourOfWeek: slot.hourOfWeek, score: slot.score })),
       evidence: decision.evidence,
       bindingConstraint: decision.bindingConstraint,
       modelVersion: decision.modelVersion,
-      historyEvents: decision.historyEvents,
-      historyActiveDays: decision.historyActiveDays,
+      historyEvents: decision.historyDepth.events,
+      historyActiveDays: decision.historyDepth.activeDays,
       triggeredAt: trigger.occurredAt,
       payload: trigger.payload,
     };
@@ -142,7 +142,16 @@ export class EngineHandler implements PartitionHandler {
     this.#stores.set(store.partition, store);
   }
 
+  beforeCommit(tx: StateTransaction): void {
+    this.#state.flush(tx);
+  }
+
+  onAbort(partition: number): void {
+    this.#state.forget(partition);
+  }
+
   onClose(partition: number): void {
+    this.#state.forget(partition);
     this.#stores.delete(partition);
     this.#erasedKeys.delete(partition);
   }

@@ -29,10 +29,42 @@ export interface RecipientEvidence {
 export class RecipientState {
   readonly #config: Readonly<EngineConfig>;
   readonly params: ModelParams;
+  readonly #aggregateParams: ModelParams;
+  /** Aggregates kept decoded per partition (they change with every event); written back per batch. */
+  readonly #aggregates = new Map<number, Map<string, { profile: Profile; dirty: boolean }>>();
 
   constructor(config: Readonly<EngineConfig>) {
     this.#config = config;
     this.params = { ...DEFAULT_MODEL_PARAMS, halfLifeDays: config.halfLifeDays };
+    this.#aggregateParams = { ...this.params, refGranularityMs: 86_400_000 };
+  }
+
+  async #aggregate(key: string, tx: StateTransaction): Promise<{ profile: Profile; dirty: boolean }> {
+    let partition = this.#aggregates.get(tx.partition);
+    if (!partition) {
+      partition = new Map();
+      this.#aggregates.set(tx.partition, partition);
+    }
+    let entry = partition.get(key);
+    if (!entry) {
+      entry = { profile: (await this.#load(key, tx)) ?? emptyProfile(), dirty: false };
+      partition.set(key, entry);
+    }
+    return entry;
+  }
+
+  /** Writes the changed aggregates into the transaction (once per batch, not per event). */
+  flush(tx: StateTransaction): void {
+    for (const [key, entry] of this.#aggregates.get(tx.partition) ?? []) {
+      if (!entry.dirty) continue;
+      tx.put(key, Buffer.from(encodeProfile(entry.profile)));
+      entry.dirty = false;
+    }
+  }
+
+  /** Forgets the decoded aggregates of a partition (batch failed, or partition closed). */
+  forget(partition: number): void {
+    this.#aggregates.delete(partition);
   }
 
   async #load(key: string, tx: StateTransaction): Promise<Profile | null> {
@@ -94,9 +126,9 @@ export class RecipientState {
     tx.put(profileKey, Buffer.from(encodeProfile(profile)));
     tx.put(idsKey, recent.encode());
     for (const key of [ENGINE_KEYS.cohort(zone), ENGINE_KEYS.global]) {
-      const aggregate = (await this.#load(key, tx)) ?? emptyProfile();
-      applyEngagement(aggregate, { ...input, firstOfDay }, this.params);
-      tx.put(key, Buffer.from(encodeProfile(aggregate)));
+      const aggregate = await this.#aggregate(key, tx);
+      applyEngagement(aggregate.profile, { ...input, firstOfDay }, this.#aggregateParams);
+      aggregate.dirty = true;
     }
     return { outcome: 'applied', signal: label };
   }
@@ -106,8 +138,8 @@ export class RecipientState {
     const cohortZone = zone ?? profile.timeZone;
     return {
       profile,
-      cohort: cohortZone ? await this.#load(ENGINE_KEYS.cohort(cohortZone), tx) : null,
-      global: await this.#load(ENGINE_KEYS.global, tx),
+      cohort: cohortZone ? (await this.#aggregate(ENGINE_KEYS.cohort(cohortZone), tx)).profile : null,
+      global: (await this.#aggregate(ENGINE_KEYS.global, tx)).profile,
     };
   }
 
@@ -119,10 +151,9 @@ export class RecipientState {
     if (profile) {
       const cohortKeys = profile.timeZone ? [ENGINE_KEYS.cohort(profile.timeZone)] : [ENGINE_KEYS.cohort(this.#config.defaultTimeZone)];
       for (const key of [...cohortKeys, ENGINE_KEYS.global]) {
-        const aggregate = await this.#load(key, tx);
-        if (!aggregate) continue;
-        mergeProfile(aggregate, profile, -1, this.params);
-        tx.put(key, Buffer.from(encodeProfile(aggregate)));
+        const aggregate = await this.#aggregate(key, tx);
+        mergeProfile(aggregate.profile, profile, -1, this.#aggregateParams);
+        aggregate.dirty = true;
       }
     }
     for (const key of removed) tx.delete(key);

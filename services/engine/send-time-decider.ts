@@ -1,5 +1,6 @@
 import type { SendTrigger } from '../shared/contracts/record-types.ts';
-import { decide, validateTrigger, type Decision, type DecisionConfig, type DecisionTrigger } from '../model/decide.ts';
+import { decide, validateTrigger } from '../model/decide.ts';
+import { compileDecisionConfig, type Decision, type DecisionConfig, type DecisionTrigger } from '../model/decision-types.ts';
 import { isThinHistory, MODEL_VERSION, scoreSlots, type ModelParams } from '../model/score.ts';
 import { resolveZone } from '../model/time/zones.ts';
 import type { EngineConfig } from './config.ts';
@@ -29,29 +30,28 @@ export function toDecisionTrigger(trigger: SendTrigger): DecisionTrigger {
 /** Scores a recipient's evidence with the model and runs the decision flow. Pure. */
 export class SendTimeDecider {
   readonly #config: Readonly<EngineConfig>;
-  readonly #decisionConfig: DecisionConfig;
+  readonly #decisionConfig: Readonly<DecisionConfig>;
   readonly #params: ModelParams;
 
   constructor(config: Readonly<EngineConfig>, params: ModelParams) {
     this.#config = config;
     this.#params = params;
-    this.#decisionConfig = Object.freeze({
+    this.#decisionConfig = compileDecisionConfig({
       defaultTimeZone: config.defaultTimeZone,
       explorationShare: config.explorationShare,
       holdoutShare: config.holdoutShare,
-      topSlots: 3,
       modelVersion: MODEL_VERSION,
-      maxHorizonMs: 35 * 86_400_000,
       maxPayloadBytes: Math.floor(config.common.maxRecordBytes / 2),
-      quietHoursPolicy: 'BEST_ALLOWED' as const,
     });
   }
 
+  /** Why the trigger cannot be decided (for the dead-letter topic), or null. */
   validate(trigger: DecisionTrigger): string | null {
-    return validateTrigger(trigger, this.#decisionConfig);
+    const invalid = validateTrigger(trigger, this.#decisionConfig);
+    return invalid ? `${invalid.code}: ${invalid.message}` : null;
   }
 
-  /** The zone whose cohort prior applies: the trigger's, else the learned one. */
+  /** The zone whose cohort prior applies: the trigger's, else the recipient's learned one. */
   cohortZone(trigger: DecisionTrigger): string | null {
     if (!trigger.timeZone) return null;
     const resolved = resolveZone(trigger.timeZone);
@@ -68,18 +68,19 @@ export class SendTimeDecider {
       atMs: trigger.occurredAtMs,
       params: this.#params,
     });
-    return decide(
+    const outcome = decide(
       trigger,
       {
         nowMs: trigger.occurredAtMs,
         slotScores: scored.scores,
         thinHistory: isThinHistory(evidence.profile, this.#config.minHistoryEvents),
         evidence: scored.evidence,
-        historyEvents: scored.historyEvents,
-        historyActiveDays: scored.historyActiveDays,
+        historyDepth: { events: scored.historyEvents, activeDays: scored.historyActiveDays },
         learnedTimeZone: evidence.profile.timeZone,
       },
       this.#decisionConfig,
     );
+    if (!outcome.ok) throw new RangeError(`${outcome.invalid.code}: ${outcome.invalid.message}`);
+    return outcome.decision;
   }
 }

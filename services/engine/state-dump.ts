@@ -16,16 +16,30 @@ export interface DumpLine {
  * allows one process per store): every recipient and aggregate, cells rounded to 6 significant
  * digits, sorted, so two runs can be compared line by line.
  */
-export async function dumpEngineState(stateDir: string): Promise<{ lines: DumpLine[]; offsets: Record<string, Record<number, number>> }> {
-  const lines: DumpLine[] = [];
-  const offsets: Record<string, Record<number, number>> = {};
+export async function dumpEngineState(stateDir: string, only?: readonly number[]): Promise<DumpLine[]> {
   const partitions = (await readdir(stateDir).catch(() => [] as string[]))
     .map((name) => /^partition-(\d+)$/.exec(name)?.[1])
     .filter((value): value is string => value !== undefined)
-    .map(Number);
+    .map(Number)
+    .filter((partition) => !only || only.includes(partition));
+  const lines: DumpLine[] = [];
   for (const partition of partitions.sort((a, b) => a - b)) {
     const store = await PartitionStore.open({ baseDir: stateDir, partition });
     try {
+      lines.push(...(await dumpStore(store)));
+    } finally {
+      await store.close();
+    }
+  }
+  return lines.sort((a, b) => a.key.localeCompare(b.key));
+}
+
+/** The canonical lines of one open store. */
+export async function dumpStore(store: PartitionStore): Promise<DumpLine[]> {
+  const partition = store.partition;
+  const lines: DumpLine[] = [];
+  {
+    {
       for await (const [key, value] of store.entries({ gte: 'a:', lt: 's' })) {
         if (!key.startsWith('r:') && !key.startsWith('a:')) continue;
         const profile = decodeProfile(value);
@@ -38,11 +52,7 @@ export async function dumpEngineState(stateDir: string): Promise<{ lines: DumpLi
           .sort((a, b) => a[0].localeCompare(b[0]));
         lines.push({ key: name, events: profile.events, activeDays: profile.activeDays, timeZone: profile.timeZone, refMs: profile.refMs, cells });
       }
-      offsets[`partition-${partition}`] = { [partition]: store.changelogNext };
-    } finally {
-      await store.close();
     }
   }
-  lines.sort((a, b) => a.key.localeCompare(b.key));
-  return { lines, offsets };
+  return lines;
 }

@@ -19,6 +19,12 @@ export interface DecayParams {
    * counter is multiplied by this factor (1 = off). Deterministic, as it follows event order.
    */
   activeDayDecay?: number;
+  /**
+   * Reference-time grid (ms). Aggregates summed over many recipients use a day: the reference
+   * moves (rescaling every cell) only when a new day starts, and each event is added with its
+   * exact decay weight relative to the grid. Individual profiles use exact event times.
+   */
+  refGranularityMs?: number;
 }
 
 /**
@@ -112,8 +118,9 @@ const HUMAN_ENGAGEMENT: ReadonlySet<Signal> = new Set(['HUMAN_OPEN', 'CLICK', 'C
 export function applyEngagement(profile: Profile, event: EngagementInput, params: DecayParams): { firstOfDay: boolean } {
   if (event.slot < 0 || event.slot >= HOURS_PER_WEEK || !Number.isInteger(event.slot)) throw new RangeError(`slot ${event.slot} outside 0..167`);
   if (profile.events === 0 || event.atMs < profile.firstSeenMs) profile.firstSeenMs = event.atMs;
-  decayTo(profile, event.atMs, params);
-  const weight = (event.weight ?? 1) * (event.atMs < profile.refMs ? decayFactor(event.atMs, profile.refMs, params) : 1);
+  const grid = params.refGranularityMs ?? 0;
+  decayTo(profile, grid > 0 ? Math.floor(event.atMs / grid) * grid : event.atMs, params);
+  const weight = (event.weight ?? 1) * (event.atMs !== profile.refMs ? decayFactor(event.atMs, profile.refMs, params) : 1);
   addCell(profile, cellIndex(event.channel, event.signal, event.slot), weight);
   profile.events++;
   let firstOfDay = event.firstOfDay ?? false;
@@ -173,25 +180,40 @@ export function profileTotal(profile: Profile, signal: Signal, atMs: number, par
 const CODEC_VERSION = 1;
 
 class ByteWriter {
-  #bytes: number[] = [];
+  #bytes: Uint8Array;
+  #at = 0;
+  constructor(capacity: number) {
+    this.#bytes = new Uint8Array(capacity);
+  }
+  #ensure(extra: number): void {
+    if (this.#at + extra <= this.#bytes.length) return;
+    const grown = new Uint8Array(Math.max(this.#bytes.length * 2, this.#at + extra));
+    grown.set(this.#bytes);
+    this.#bytes = grown;
+  }
   varint(value: number): void {
+    this.#ensure(8);
     let rest = Math.max(0, Math.floor(value));
     while (rest >= 0x80) {
-      this.#bytes.push((rest % 0x80) | 0x80);
+      this.#bytes[this.#at++] = (rest % 0x80) | 0x80;
       rest = Math.floor(rest / 0x80);
     }
-    this.#bytes.push(rest);
+    this.#bytes[this.#at++] = rest;
   }
   uint16(value: number): void {
-    this.#bytes.push(value >> 8, value & 0xff);
+    this.#ensure(2);
+    this.#bytes[this.#at++] = value >> 8;
+    this.#bytes[this.#at++] = value & 0xff;
   }
   string(value: string): void {
     const encoded = Buffer.from(value, 'utf8');
     this.varint(encoded.length);
-    for (const byte of encoded) this.#bytes.push(byte);
+    this.#ensure(encoded.length);
+    this.#bytes.set(encoded, this.#at);
+    this.#at += encoded.length;
   }
   done(): Uint8Array {
-    return Uint8Array.from(this.#bytes);
+    return this.#bytes.subarray(0, this.#at);
   }
 }
 
@@ -232,7 +254,7 @@ class ByteReader {
  * index order as (varint index delta, 16-bit log-scale value).
  */
 export function encodeProfile(profile: Profile): Uint8Array {
-  const writer = new ByteWriter();
+  const writer = new ByteWriter(32 + profile.cells.size * 4);
   writer.varint(CODEC_VERSION);
   writer.varint(profile.refMs);
   writer.varint(Math.max(0, profile.refMs - profile.firstSeenMs));
@@ -240,7 +262,7 @@ export function encodeProfile(profile: Profile): Uint8Array {
   writer.varint(profile.activeDays);
   writer.varint(profile.lastActiveDay + 1);
   writer.string(profile.timeZone ?? '');
-  const indexes = [...profile.cells.keys()].sort((a, b) => a - b);
+  const indexes = Int32Array.from(profile.cells.keys()).sort();
   writer.varint(indexes.length);
   let previous = 0;
   for (const index of indexes) {

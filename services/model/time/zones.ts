@@ -1,4 +1,4 @@
-import { DateTime, Info } from 'luxon';
+import { DateTime, Info, IANAZone, FixedOffsetZone, type Zone } from 'luxon';
 
 export const HOUR_MS = 3_600_000;
 export const DAY_MS = 86_400_000;
@@ -23,8 +23,21 @@ export function resolveZone(zone: string | null | undefined): ZoneResolution {
     return { ok: true, zone: `UTC${fixed[1]}${hours}${minutes ? `:${String(minutes).padStart(2, '0')}` : ''}` };
   }
   if (/^(UTC|GMT|Z)$/i.test(trimmed)) return { ok: true, zone: 'UTC' };
-  if (!Info.isValidIANAZone(trimmed)) return { ok: false, reason: `unknown time zone "${trimmed}"` };
+  if (!ZONES.has(trimmed) && !Info.isValidIANAZone(trimmed)) return { ok: false, reason: `unknown time zone "${trimmed}"` };
   return { ok: true, zone: trimmed };
+}
+
+const ZONES = new Map<string, Zone>();
+
+/** Zone objects are memoized: luxon validates a zone name on every use otherwise. */
+function zoneObject(name: string): Zone {
+  let zone = ZONES.get(name);
+  if (!zone) {
+    zone = name.startsWith('UTC') && name !== 'UTC' ? (FixedOffsetZone.parseSpecifier(name) ?? IANAZone.create(name)) : IANAZone.create(name);
+    if (ZONES.size > 10_000) ZONES.clear();
+    ZONES.set(name, zone);
+  }
+  return zone;
 }
 
 export interface LocalSlot {
@@ -38,20 +51,38 @@ export interface LocalSlot {
   offsetMinutes: number;
 }
 
-export function localSlotOf(epochMs: number, zone: string): LocalSlot {
-  const local = DateTime.fromMillis(epochMs, { zone });
-  const offsetMinutes = local.offset;
-  return {
-    hourOfWeek: (local.weekday - 1) * 24 + local.hour,
-    localDay: Math.floor((epochMs + offsetMinutes * 60_000) / DAY_MS),
-    localHour: local.hour,
-    minute: local.minute,
-    offsetMinutes,
-  };
+const QUARTER_MS = 900_000;
+const OFFSETS = new Map<string, Map<number, number>>();
+
+/**
+ * UTC offset at an instant, cached per zone and UTC quarter hour: every zone's transitions fall
+ * on quarter hours (Lord Howe's half-hour shift included), so the cache is exact.
+ */
+export function offsetMinutesAt(epochMs: number, zone: string): number {
+  let byQuarter = OFFSETS.get(zone);
+  if (!byQuarter) {
+    byQuarter = new Map();
+    OFFSETS.set(zone, byQuarter);
+  }
+  const quarter = Math.floor(epochMs / QUARTER_MS);
+  let offset = byQuarter.get(quarter);
+  if (offset === undefined) {
+    offset = DateTime.fromMillis(quarter * QUARTER_MS, { zone: zoneObject(zone) }).offset;
+    if (byQuarter.size > 100_000) byQuarter.clear();
+    byQuarter.set(quarter, offset);
+  }
+  return offset;
 }
 
-export function offsetMinutesAt(epochMs: number, zone: string): number {
-  return DateTime.fromMillis(epochMs, { zone }).offset;
+export function localSlotOf(epochMs: number, zone: string): LocalSlot {
+  const offsetMinutes = offsetMinutesAt(epochMs, zone);
+  const localMs = epochMs + offsetMinutes * 60_000;
+  const localDay = Math.floor(localMs / DAY_MS);
+  const msOfDay = localMs - localDay * DAY_MS;
+  const localHour = Math.floor(msOfDay / HOUR_MS);
+  // Day 0 (1970-01-01) was a Thursday; Monday = 0.
+  const weekday = (((localDay + 3) % 7) + 7) % 7;
+  return { hourOfWeek: weekday * 24 + localHour, localDay, localHour, minute: Math.floor((msOfDay % HOUR_MS) / 60_000), offsetMinutes };
 }
 
 export interface LocalParts {
@@ -81,13 +112,13 @@ export function instantOfLocal(parts: LocalParts, zone: string): number {
 
 /** Local calendar parts of an instant. */
 export function localPartsOf(epochMs: number, zone: string): LocalParts {
-  const local = DateTime.fromMillis(epochMs, { zone });
+  const local = DateTime.fromMillis(epochMs, { zone: zoneObject(zone) });
   return { year: local.year, month: local.month, day: local.day, hour: local.hour, minute: local.minute };
 }
 
 /** ISO 8601 with offset, in the zone. */
 export function localIso(epochMs: number, zone: string): string {
-  return DateTime.fromMillis(epochMs, { zone }).toISO({ suppressMilliseconds: true }) ?? new Date(epochMs).toISOString();
+  return DateTime.fromMillis(epochMs, { zone: zoneObject(zone) }).toISO({ suppressMilliseconds: true }) ?? new Date(epochMs).toISOString();
 }
 
 export interface CandidateSlot {
@@ -101,13 +132,13 @@ export interface CandidateSlot {
  */
 export function candidateSlots(fromMs: number, toMs: number, zone: string): CandidateSlot[] {
   const slots: CandidateSlot[] = [];
-  let local = DateTime.fromMillis(fromMs, { zone });
+  let local = DateTime.fromMillis(fromMs, { zone: zoneObject(zone) });
   let instant = fromMs;
   if (local.minute !== 0 || local.second !== 0 || local.millisecond !== 0) {
     instant = fromMs - (local.minute * 60_000 + local.second * 1_000 + local.millisecond) + HOUR_MS;
   }
   while (instant <= toMs) {
-    local = DateTime.fromMillis(instant, { zone });
+    local = DateTime.fromMillis(instant, { zone: zoneObject(zone) });
     if (local.minute !== 0) {
       // An offset change of a fraction of an hour: move to the next local top of the hour.
       instant += (60 - local.minute) * 60_000;

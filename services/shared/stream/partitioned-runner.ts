@@ -17,6 +17,10 @@ export interface OutgoingRecord {
 export interface PartitionHandler {
   /** Throw an InputError for records that belong in the dead-letter topic; any other error is retried. */
   handle(topic: string, message: KafkaMessage, tx: StateTransaction, emit: (record: OutgoingRecord) => void): Promise<void>;
+  /** Called before the batch's state is committed: write back state kept decoded in memory. */
+  beforeCommit?(tx: StateTransaction): void;
+  /** Called when a batch failed and its changes were discarded: drop state kept in memory. */
+  onAbort?(partition: number): void;
   /** Called after the batch's state is committed (e.g. to wake a timer). */
   afterCommit?(partition: number): void;
   /** Called when the partition's store is opened (after restore) and before it is closed. */
@@ -278,7 +282,12 @@ export class PartitionedRunner {
     const store = owned.store;
     const timer = this.#metrics.batchSeconds.startTimer();
     try {
-      await this.#withLock(owned, () => this.#applyBatch(owned, store, batch.topic, batch.messages, isRunning, isStale));
+      try {
+        await this.#withLock(owned, () => this.#applyBatch(owned, store, batch.topic, batch.messages, isRunning, isStale));
+      } catch (error) {
+        this.#options.handler.onAbort?.(batch.partition);
+        throw error;
+      }
       const last = batch.messages.at(-1);
       if (last && isRunning() && !isStale()) {
         resolveOffset(last.offset);
@@ -335,6 +344,7 @@ export class PartitionedRunner {
     this.#metrics.cacheMisses.inc(owned.cache.misses - missesBefore);
     if (skipped > 0) this.#metrics.records.inc({ topic, outcome: 'replay_skipped' }, skipped);
     if (nextOffset === null) return;
+    handler.beforeCommit?.(tx);
     await this.#commit(store, tx, outputs, { [topic]: nextOffset });
     if (applied > 0) this.#metrics.records.inc({ topic, outcome: 'applied' }, applied);
     if (deadLettered > 0) this.#metrics.records.inc({ topic, outcome: 'dead_lettered' }, deadLettered);

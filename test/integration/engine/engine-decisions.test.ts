@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { compileEngineConfig } from '../../../services/engine/config.ts';
 import { ChildService } from '../../../services/demo/child-service.ts';
-import { stableUnit } from '../../../services/model/hash.ts';
-import type { Decision } from '../../../services/model/decide.ts';
+import { stableUnitInterval } from '../../../services/model/hash.ts';
+import type { Decision } from '../../../services/model/decision-types.ts';
 import { deadLetterTopic } from '../../../services/shared/config/common-config.ts';
 import type { DeadLetter, EngagementEvent, ReadySend, ScheduledSend, SendTrigger } from '../../../services/shared/contracts/record-types.ts';
 import { createSchemaRegistryClient, SchemaCodec } from '../../../services/shared/contracts/schema-codec.ts';
@@ -23,7 +23,7 @@ function history(now: number): EngagementEvent[] {
   for (let day = DAYS; day >= 1; day--) {
     for (let r = 0; r < WITH_HISTORY; r++) {
       const zone = ZONES[r % ZONES.length]!;
-      const habitHour = 6 + Math.floor(stableUnit(`habit:${r}`) * 16);
+      const habitHour = 6 + Math.floor(stableUnitInterval([`habit:${r}`]) * 16);
       // A rough local instant: habit hour in the zone's standard offset is good enough here.
       const base = Math.floor((now - day * DAY_MS) / DAY_MS) * DAY_MS + habitHour * 3_600_000 - (r % ZONES.length) * 3_600_000;
       const common = { recipientId: `r-${r}`, channel: 'EMAIL' as const, timeZone: zone, campaignId: 'history', messageId: `m-${r}-${day}`, userAgent: null, attributes: {} };
@@ -31,7 +31,7 @@ function history(now: number): EngagementEvent[] {
       if (r % 10 === 0) {
         events.push({ ...common, eventId: `mpp-${r}-${day}`, eventType: 'OPEN', occurredAt: base - 3_599_000, machineOpen: null, deliveredAt: base - 3_600_000 });
       }
-      if (stableUnit(`active:${r}:${day}`) < 0.8) {
+      if (stableUnitInterval([`active:${r}:${day}`]) < 0.8) {
         events.push({ ...common, eventId: `open-${r}-${day}`, eventType: 'OPEN', occurredAt: base + (r % 50) * 60_000, machineOpen: false, deliveredAt: null });
       }
     }
@@ -156,7 +156,7 @@ describe('engine: from engagement history and triggers to scheduled sends', () =
         scheduleId: decision.scheduleId,
         propensity: isReady ? 1 : decision.propensity,
         zone: decision.timeZone,
-        ...(isReady ? {} : { binding: decision.bindingConstraint, arm: decision.arm, top: decision.topSlots.map((slot) => slot.sendAt) }),
+        ...(isReady ? {} : { binding: decision.bindingConstraint, arm: decision.arm, top: decision.topSlots.map((slot) => slot.sendAtMs) }),
       });
     }
     const reasons = new Set([...byTrigger.values()].map((value) => value.reason));

@@ -11,11 +11,13 @@ import { CleanCache, StateTransaction } from '../../../services/shared/stream/st
 import type { EngineConfig } from '../../../services/engine/config.ts';
 import { RecipientState } from '../../../services/engine/recipient-state.ts';
 import { SendTimeDecider, toDecisionTrigger } from '../../../services/engine/send-time-decider.ts';
-import type { Decision } from '../../../services/model/decide.ts';
+import type { Decision } from '../../../services/model/decision-types.ts';
 
 /** The partition kafkajs' default (Java-compatible murmur2) partitioner gives a key. */
+const PARTITIONER = Partitioners.DefaultPartitioner();
+
 export function partitionOf(key: string, partitions: number): number {
-  const partitioner = Partitioners.DefaultPartitioner();
+  const partitioner = PARTITIONER;
   return partitioner({ topic: 't', partitionMetadata: Array.from({ length: partitions }, (_, id) => ({ partitionId: id, leader: 0, replicas: [0], isr: [0] })) as never, message: { key, value: null } });
 }
 
@@ -24,7 +26,7 @@ export function partitionOf(key: string, partitions: number): number {
  * in-memory stores: one store per partition, events applied in per-partition order.
  */
 export class EngineOracle {
-  readonly #stores = new Map<number, { store: PartitionStore; cache: CleanCache }>();
+  readonly #stores = new Map<number, { store: PartitionStore; cache: CleanCache; tx: StateTransaction | null }>();
   readonly #state: RecipientState;
   readonly #decider: SendTimeDecider;
   readonly #partitions: number;
@@ -40,15 +42,34 @@ export class EngineOracle {
     if (!entry) {
       const db = new MemoryLevel<string, Buffer>({ keyEncoding: 'utf8', valueEncoding: 'buffer' });
       const store = await PartitionStore.open({ baseDir: join(tmpdir(), 'sto-oracle'), partition, factory: () => db as never });
-      entry = { store, cache: new CleanCache(0) };
+      entry = { store, cache: new CleanCache(0), tx: null };
       this.#stores.set(partition, entry);
     }
-    return new StateTransaction(entry.store, entry.cache);
+    entry.tx ??= new StateTransaction(entry.store, entry.cache);
+    return entry.tx;
   }
 
+  /** The state does not depend on where batches end, so the oracle commits only when asked. */
   async #commit(tx: StateTransaction): Promise<void> {
-    await this.#stores.get(tx.partition)!.store.commit({ puts: tx.dirty, offsets: {} });
-    tx.settle();
+    const entry = this.#stores.get(tx.partition)!;
+    if (entry.tx !== tx) return;
+    if (tx.dirty.size < 5_000) return;
+    await this.settle();
+  }
+
+  async settle(): Promise<void> {
+    for (const entry of this.#stores.values()) {
+      if (!entry.tx) continue;
+      this.#state.flush(entry.tx);
+      await entry.store.commit({ puts: entry.tx.dirty, offsets: {} });
+      entry.tx.settle();
+      entry.tx = null;
+    }
+  }
+
+  async stores(): Promise<PartitionStore[]> {
+    await this.settle();
+    return [...this.#stores.values()].map((entry) => entry.store);
   }
 
   async applyEngagement(event: EngagementEvent, recordTimestamp: number): Promise<void> {
@@ -58,6 +79,7 @@ export class EngineOracle {
   }
 
   async decide(trigger: SendTrigger): Promise<Decision | string> {
+    await this.settle();
     const tx = await this.#tx(partitionOf(trigger.recipientId, this.#partitions));
     const decisionTrigger = toDecisionTrigger(trigger);
     const invalid = this.#decider.validate(decisionTrigger);

@@ -116,7 +116,7 @@ export function decide(trigger: DecisionTrigger, context: DecisionContext, confi
   const startMs = context.nowMs;
   const endMs = startMs + trigger.windowHours * HOUR_MS;
   // Cover the window plus room on both sides for local-time resolution and quiet-hours deferral.
-  const window: DecisionWindow = { startMs, endMs, zone: cacheZoneOffsets(zone, startMs - DAY_MS, endMs + 3 * DAY_MS), quietHours: trigger.quietHours ?? null };
+  const window: DecisionWindow = { startMs, endMs, zone: cacheZoneOffsets(zone, startMs - DAY_MS, endMs + 2 * DAY_MS), quietHours: trigger.quietHours ?? null };
   const candidates = candidateSlots(window, context.slotScores);
   const choice = chooseSendTime(trigger, context, config, window, candidates);
   const decision: Decision = {

@@ -42,13 +42,28 @@ export function localSlotOfWall(wallMs: number, offsetMs: number): LocalSlot {
   const minute = Math.floor((msOfDay % HOUR_MS) / 60_000);
   return {
     hourOfWeek: (isoWeekday - 1) * 24 + localHour,
-    localDate: new Date(days * DAY_MS).toISOString().slice(0, 10),
+    localDate: civilDate(days),
     localHour,
     minute,
     isoWeekday,
     minuteOfDay: localHour * 60 + minute,
     offsetMinutes: offsetMs / 60_000,
   };
+}
+
+/** YYYY-MM-DD of a day count since 1970-01-01 (proleptic Gregorian; Hinnant's days-to-civil). */
+function civilDate(days: number): string {
+  const shifted = days + 719_468;
+  const era = Math.floor(shifted / 146_097);
+  const dayOfEra = shifted - era * 146_097;
+  const yearOfEra = Math.floor((dayOfEra - Math.floor(dayOfEra / 1460) + Math.floor(dayOfEra / 36_524) - Math.floor(dayOfEra / 146_096)) / 365);
+  const dayOfYear = dayOfEra - (365 * yearOfEra + Math.floor(yearOfEra / 4) - Math.floor(yearOfEra / 100));
+  const monthIndex = Math.floor((5 * dayOfYear + 2) / 153);
+  const day = dayOfYear - Math.floor((153 * monthIndex + 2) / 5) + 1;
+  const month = monthIndex < 10 ? monthIndex + 3 : monthIndex - 9;
+  const year = yearOfEra + era * 400 + (month <= 2 ? 1 : 0);
+  if (year < 0 || year > 9999) return new Date(days * DAY_MS).toISOString().slice(0, -14);
+  return `${String(year).padStart(4, '0')}-${month < 10 ? '0' : ''}${month}-${day < 10 ? '0' : ''}${day}`;
 }
 
 function mod(value: number, divisor: number): number {

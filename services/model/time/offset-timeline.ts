@@ -1,11 +1,14 @@
 import type { ZoneOffsets } from './time-zone.ts';
 
 // Asking Intl for an offset costs about 10 µs; a decision needs hundreds of them over one
-// window. The timeline samples the zone every few hours over a range, finds each transition to
-// the millisecond, and answers lookups from that small table. It assumes a zone never changes
-// its offset twice within one sampling step (real zones change at most a few times a year).
+// window. The timeline samples the zone once a day over a range, finds each transition (to the
+// second, the precision of zone data), and answers lookups from that small table. It assumes a
+// zone never changes its offset twice within one sampling step: real zones change a few times a
+// year at most, weeks apart (the Ramadan suspensions of Morocco and Egypt are the closest pairs).
 
-const DEFAULT_STEP_MS = 6 * 3_600_000;
+const DEFAULT_STEP_MS = 86_400_000;
+const SECOND_MS = 1_000;
+const QUARTER_HOUR_MS = 900_000;
 
 interface Segment {
   readonly startMs: number;
@@ -46,8 +49,19 @@ export function cacheZoneOffsets(zone: ZoneOffsets, fromMs: number, toMs: number
  * offset at afterMs is `offsetMs` and the one at atMostMs is not.
  */
 export function firstInstantWithOtherOffset(zone: ZoneOffsets, afterMs: number, atMostMs: number, offsetMs: number): number {
+  // Transitions fall on UTC quarter hours in practice: narrow to one quarter first, and take
+  // its start when the change is exactly there; otherwise go on to the second, then the ms.
   let low = afterMs;
   let high = atMostMs;
+  for (const grain of [QUARTER_HOUR_MS, SECOND_MS]) {
+    while (high - low > grain) {
+      const middle = Math.floor((low + high) / 2 / grain) * grain;
+      if (middle <= low || middle >= high) break;
+      if (zone.offsetMsAt(middle) === offsetMs) low = middle;
+      else high = middle;
+    }
+    if (high % grain === 0 && high - 1 > low && zone.offsetMsAt(high - 1) === offsetMs) return high;
+  }
   while (high - low > 1) {
     const middle = Math.floor((low + high) / 2);
     if (zone.offsetMsAt(middle) === offsetMs) low = middle;

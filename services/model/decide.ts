@@ -1,13 +1,13 @@
 import type { BindingConstraint, QuietHours, QuietHoursPolicy, TimeZoneSource } from '../shared/contracts/record-types.ts';
-import {
+import type {
+  Decision,
+  DecisionConfig,
+  DecisionContext,
+  DecisionOutcome,
+  DecisionTrigger,
+  InvalidTrigger,
   InvalidTriggerCode,
-  type Decision,
-  type DecisionConfig,
-  type DecisionContext,
-  type DecisionOutcome,
-  type DecisionTrigger,
-  type InvalidTrigger,
-  type SlotChoice,
+  SlotChoice,
 } from './decision-types.ts';
 import { scheduleIdOf, stableUnitInterval } from './hash.ts';
 import { firstAllowedAtOrAfter, isQuiet, isQuietMinute, quietHoursProblem } from './quiet-hours.ts';
@@ -297,5 +297,5 @@ function notOneOf(field: string, value: unknown, allowed: readonly string[]): st
 }
 
 function invalid(code: InvalidTriggerCode, message: string): InvalidTrigger {
-  return { code: InvalidTriggerCode[code], message };
+  return { code, message };
 }

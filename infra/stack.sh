@@ -152,11 +152,13 @@ start_registry() {
   local jar java21
   jar="$(find "$STACK/apicurio" -name quarkus-run.jar -print -quit)"
   java21="$(registry_java)"
-  (cd "$RUN" && setsid "$java21" "-Xmx${REGISTRY_HEAP}" -XX:+UseSerialGC -XX:TieredStopAtLevel=1 \
+  # exec: the recorded pid is the JVM's own, and setsid makes it the leader of its process group,
+  # so stop can signal the whole group; the redirections keep no caller's pipe open.
+  (cd "$RUN" && exec setsid "$java21" "-Xmx${REGISTRY_HEAP}" -XX:+UseSerialGC -XX:TieredStopAtLevel=1 \
     -Dquarkus.http.host=127.0.0.1 "-Dquarkus.http.port=${REGISTRY_PORT}" \
     -Dquarkus.log.console.level=WARN -Dquarkus.banner.enabled=false \
-    -jar "$jar" >"$LOGS/registry.log" 2>&1 </dev/null &
-    echo $! >"$RUN/registry.pid")
+    -jar "$jar") >"$LOGS/registry.log" 2>&1 </dev/null &
+  echo $! >"$RUN/registry.pid"
 }
 
 wait_until() {

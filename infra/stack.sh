@@ -10,8 +10,10 @@ set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 STACK="$ROOT/.stack"
-RUN="$STACK/run"
-LOGS="$STACK/logs"
+# A second stack beside the first (other ports) gets its own run and log folders by name.
+INSTANCE="${STO_STACK_NAME:+-$STO_STACK_NAME}"
+RUN="$STACK/run$INSTANCE"
+LOGS="$STACK/logs$INSTANCE"
 
 KAFKA_VERSION="3.9.1"
 APICURIO_VERSION="${STO_STACK_APICURIO_VERSION:-3.3.3}"
@@ -166,11 +168,11 @@ wait_until() {
   until "$check"; do
     if ! pid_of "$pidname" >/dev/null; then
       tail -30 "$log" >&2 || true
-      die "$what exited during start-up (log: .stack/logs/$(basename "$log"))"
+      die "$what exited during start-up (log: .stack/logs$INSTANCE/$(basename "$log"))"
     fi
     if ((SECONDS >= deadline)); then
       tail -30 "$log" >&2 || true
-      die "$what not ready after ${START_TIMEOUT_S}s (log: .stack/logs/$(basename "$log"))"
+      die "$what not ready after ${START_TIMEOUT_S}s (log: .stack/logs$INSTANCE/$(basename "$log"))"
     fi
     sleep 0.5
   done

@@ -275,7 +275,7 @@ export class PartitionedRunner {
     }
   }
 
-  async #eachBatch({ batch, resolveOffset, commitOffsetsIfNecessary, isRunning, isStale, heartbeat }: EachBatchPayload): Promise<void> {
+  async #eachBatch({ batch, resolveOffset, isRunning, isStale, heartbeat }: EachBatchPayload): Promise<void> {
     this.#lastLoopAt = Date.now();
     const owned = this.#owned.get(batch.partition);
     if (!owned || !owned.ready || !owned.store || owned.revoked) return;
@@ -291,7 +291,11 @@ export class PartitionedRunner {
       const last = batch.messages.at(-1);
       if (last && isRunning() && !isStale()) {
         resolveOffset(last.offset);
-        await commitOffsetsIfNecessary();
+        // The store's offsets are the truth; the group's committed offsets (autoCommit is off, so
+        // commitOffsetsIfNecessary would not write them) are for lag tools and dashboards.
+        await this.#consumer
+          .commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: String(Number(last.offset) + 1) }])
+          .catch((error: unknown) => this.#options.logger.debug({ err: error }, 'group offset commit failed (advisory only)'));
         await heartbeat();
       }
       this.#metrics.lag.set({ topic: batch.topic, partition: String(batch.partition) }, Number(batch.offsetLag()));

@@ -110,7 +110,7 @@ describe('engine: from engagement history and triggers to scheduled sends', () =
       if (Date.now() > deadline) throw new Error('engine did not consume the history');
       await new Promise((resolve) => setTimeout(resolve, 500));
     }
-    const originals = events.length - events.filter((event, index) => events.findIndex((other) => other.eventId === event.eventId) !== index).length;
+    const originals = new Set(events.map((event) => event.eventId)).size;
     expect(await engine.metric('sto_engine_engagement_events_total', { outcome: 'duplicate' })).toBe(events.length - originals);
     expect(await engine.metric('sto_engine_engagement_events_total', { signal: 'machine_open' })).toBeGreaterThan(0);
 
@@ -122,9 +122,12 @@ describe('engine: from engagement history and triggers to scheduled sends', () =
     const decisions = [...expected.values()].filter((value): value is Decision => typeof value !== 'string');
     const invalid = [...expected.values()].filter((value) => typeof value === 'string');
     const urgentNow = decisions.filter((decision, index) => decision.urgentBypass && decision.sendAtMs <= sent[index]!.occurredAt);
-    const scheduled = await readTopic<ScheduledSend>({ kafka, codec, topic: topics.scheduled, contract: 'scheduled', count: decisions.length - urgentNow.length, timeoutMs: 90_000 });
-    const ready = await readTopic<ReadySend>({ kafka, codec, topic: topics.ready, contract: 'ready', count: urgentNow.length, timeoutMs: 30_000 });
-    const letters = await readTopic<DeadLetter>({ kafka, codec, topic: deadLetterTopic(topics.triggers), contract: 'deadLetter', count: invalid.length, timeoutMs: 30_000 });
+    // Read the three outputs at once: a shortfall on one costs one timeout, not the sum of three.
+    const [scheduled, ready, letters] = await Promise.all([
+      readTopic<ScheduledSend>({ kafka, codec, topic: topics.scheduled, contract: 'scheduled', count: decisions.length - urgentNow.length, timeoutMs: 90_000 }),
+      readTopic<ReadySend>({ kafka, codec, topic: topics.ready, contract: 'ready', count: urgentNow.length, timeoutMs: 90_000 }),
+      readTopic<DeadLetter>({ kafka, codec, topic: deadLetterTopic(topics.triggers), contract: 'deadLetter', count: invalid.length, timeoutMs: 90_000 }),
+    ]);
 
     expect(letters).toHaveLength(invalid.length);
     expect(letters.every((letter) => letter.value.errorCode === 'INVALID_FIELD' && letter.value.reason.includes('Mars/Olympus_Mons'))).toBe(true);
@@ -162,5 +165,5 @@ describe('engine: from engagement history and triggers to scheduled sends', () =
     const reasons = new Set([...byTrigger.values()].map((value) => value.reason));
     for (const reason of ['OPTIMIZED', 'FALLBACK_THIN_HISTORY', 'CONTROL', 'EXPLICIT_SEND_AT', 'URGENT_BYPASS', 'EXPLORATION']) expect(reasons, reason).toContain(reason);
     expect([...byTrigger.values()].every((value) => value.sendAt >= now)).toBe(true);
-  });
+  }, 300_000);
 });

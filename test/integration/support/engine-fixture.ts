@@ -1,92 +1,11 @@
-import { Partitioners, type Kafka, type Message } from 'kafkajs';
-import { MemoryLevel } from 'memory-level';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import type { Kafka, Message } from 'kafkajs';
 import type { TopicsConfig } from '../../../services/shared/config/common-config.ts';
-import type { EngagementEvent, SendTrigger } from '../../../services/shared/contracts/record-types.ts';
 import type { SchemaCodec } from '../../../services/shared/contracts/schema-codec.ts';
 import { valueSubject } from '../../../services/shared/contracts/schema-files.ts';
-import { PartitionStore } from '../../../services/shared/stream/partition-store.ts';
-import { CleanCache, StateTransaction } from '../../../services/shared/stream/state-transaction.ts';
-import type { EngineConfig } from '../../../services/engine/config.ts';
-import { RecipientState } from '../../../services/engine/recipient-state.ts';
-import { SendTimeDecider, toDecisionTrigger } from '../../../services/engine/send-time-decider.ts';
-import type { Decision } from '../../../services/model/decision-types.ts';
 
-/** The partition kafkajs' default (Java-compatible murmur2) partitioner gives a key. */
-const PARTITIONER = Partitioners.DefaultPartitioner();
-
-export function partitionOf(key: string, partitions: number): number {
-  const partitioner = PARTITIONER;
-  return partitioner({ topic: 't', partitionMetadata: Array.from({ length: partitions }, (_, id) => ({ partitionId: id, leader: 0, replicas: [0], isr: [0] })) as never, message: { key, value: null } });
-}
-
-/**
- * What the engine must compute, computed in this process with the same pure functions on
- * in-memory stores: one store per partition, events applied in per-partition order.
- */
-export class EngineOracle {
-  readonly #stores = new Map<number, { store: PartitionStore; cache: CleanCache; tx: StateTransaction | null }>();
-  readonly #state: RecipientState;
-  readonly #decider: SendTimeDecider;
-  readonly #partitions: number;
-
-  constructor(config: Readonly<EngineConfig>, partitions: number) {
-    this.#state = new RecipientState(config);
-    this.#decider = new SendTimeDecider(config, this.#state.params);
-    this.#partitions = partitions;
-  }
-
-  async #tx(partition: number): Promise<StateTransaction> {
-    let entry = this.#stores.get(partition);
-    if (!entry) {
-      const db = new MemoryLevel<string, Buffer>({ keyEncoding: 'utf8', valueEncoding: 'buffer' });
-      const store = await PartitionStore.open({ baseDir: join(tmpdir(), 'sto-oracle'), partition, factory: () => db as never });
-      entry = { store, cache: new CleanCache(0), tx: null };
-      this.#stores.set(partition, entry);
-    }
-    entry.tx ??= new StateTransaction(entry.store, entry.cache);
-    return entry.tx;
-  }
-
-  /** The state does not depend on where batches end, so the oracle commits only when asked. */
-  async #commit(tx: StateTransaction): Promise<void> {
-    const entry = this.#stores.get(tx.partition)!;
-    if (entry.tx !== tx) return;
-    if (tx.dirty.size < 5_000) return;
-    await this.settle();
-  }
-
-  async settle(): Promise<void> {
-    for (const entry of this.#stores.values()) {
-      if (!entry.tx) continue;
-      this.#state.flush(entry.tx);
-      await entry.store.commit({ puts: entry.tx.dirty, offsets: {} });
-      entry.tx.settle();
-      entry.tx = null;
-    }
-  }
-
-  async stores(): Promise<PartitionStore[]> {
-    await this.settle();
-    return [...this.#stores.values()].map((entry) => entry.store);
-  }
-
-  async applyEngagement(event: EngagementEvent, recordTimestamp: number): Promise<void> {
-    const tx = await this.#tx(partitionOf(event.recipientId, this.#partitions));
-    await this.#state.applyEngagement(event, recordTimestamp, tx);
-    await this.#commit(tx);
-  }
-
-  async decide(trigger: SendTrigger): Promise<Decision | string> {
-    await this.settle();
-    const tx = await this.#tx(partitionOf(trigger.recipientId, this.#partitions));
-    const decisionTrigger = toDecisionTrigger(trigger);
-    const invalid = this.#decider.validate(decisionTrigger);
-    if (invalid) return invalid;
-    return this.#decider.decide(decisionTrigger, await this.#state.evidenceFor(trigger.recipientId, this.#decider.cohortZone(decisionTrigger), tx));
-  }
-}
+// The in-process engine (state + decision code on in-memory stores) lives with the simulator,
+// which runs its policy with it; the integration tests use it as their oracle.
+export { InMemoryEngine as EngineOracle, partitionOf } from '../../../services/simulator/in-memory-engine.ts';
 
 export async function produceRecords<T>(options: {
   kafka: Kafka;

@@ -26,6 +26,8 @@ export interface BacktestResult {
   warm_pairs: number;
   persons: number;
   policies: Record<string, PolicyScore>;
+  /** Per group of persons (when `groupOf` is given): the same figures over that group's pairs. */
+  groups?: Record<string, { pairs: number; warm_pairs: number; persons: number; policies: Record<string, PolicyScore> }>;
 }
 
 const WARM_DAYS = 5;
@@ -44,11 +46,16 @@ export function localDayOf(row: ActivityRow): number {
  * [hour, hour + H). Then the day's rows (one per person per local hour) become history.
  * `days` yields each local day's rows, days in increasing order.
  */
-export function evaluate(days: Iterable<ActivityRow[]>, policies: BacktestPolicy[], onProgress?: (pairs: number) => void): BacktestResult {
-  const hits = new Map(policies.map((policy) => [policy.name, { h1: 0, h2: 0, h4: 0, warm2: 0 }]));
+export function evaluate(
+  days: Iterable<ActivityRow[]>,
+  policies: BacktestPolicy[],
+  onProgress?: (pairs: number) => void,
+  groupOf?: (person: string) => string,
+): BacktestResult {
+  const newTally = () => ({ pairs: 0, warmPairs: 0, persons: new Set<string>(), hits: new Map(policies.map((policy) => [policy.name, { h1: 0, h2: 0, h4: 0, warm2: 0 }])) });
+  const all = newTally();
+  const groups = new Map<string, ReturnType<typeof newTally>>();
   const activeDays = new Map<string, number>();
-  let pairs = 0;
-  let warmPairs = 0;
   for (const dayRows of days) {
     if (dayRows.length === 0) continue;
     const day = localDayOf(dayRows[0]!);
@@ -63,18 +70,33 @@ export function evaluate(days: Iterable<ActivityRow[]>, policies: BacktestPolicy
       const first = rows[0]!;
       const target = localSeconds(first) - day * 86_400;
       const warm = (activeDays.get(person) ?? 0) >= WARM_DAYS;
-      pairs++;
-      if (warm) warmPairs++;
+      const tallies = [all];
+      if (groupOf) {
+        const name = groupOf(person);
+        let group = groups.get(name);
+        if (!group) {
+          group = newTally();
+          groups.set(name, group);
+        }
+        tallies.push(group);
+      }
+      for (const tally of tallies) {
+        tally.pairs++;
+        if (warm) tally.warmPairs++;
+        tally.persons.add(person);
+      }
       for (const policy of policies) {
         const start = policy.chooseHour(person, day, first.offsetMinutes) * 3_600;
-        const tally = hits.get(policy.name)!;
         const within = (hours: number) => target >= start && target < start + hours * 3_600;
-        if (within(1)) tally.h1++;
-        if (within(2)) {
-          tally.h2++;
-          if (warm) tally.warm2++;
+        for (const { hits } of tallies) {
+          const tally = hits.get(policy.name)!;
+          if (within(1)) tally.h1++;
+          if (within(2)) {
+            tally.h2++;
+            if (warm) tally.warm2++;
+          }
+          if (within(4)) tally.h4++;
         }
-        if (within(4)) tally.h4++;
       }
     }
     for (const [person, rows] of byPerson) {
@@ -88,12 +110,17 @@ export function evaluate(days: Iterable<ActivityRow[]>, policies: BacktestPolicy
       for (const policy of policies) policy.observe(person, day, history);
       activeDays.set(person, (activeDays.get(person) ?? 0) + 1);
     }
-    onProgress?.(pairs);
+    onProgress?.(all.pairs);
   }
   const rate = (count: number, of: number) => (of === 0 ? 0 : Number((count / of).toFixed(4)));
-  const policiesResult: Record<string, PolicyScore> = {};
-  for (const [name, tally] of hits) {
-    policiesResult[name] = { hit1h: rate(tally.h1, pairs), hit2h: rate(tally.h2, pairs), hit4h: rate(tally.h4, pairs), warm_hit2h: rate(tally.warm2, warmPairs) };
-  }
-  return { pairs, warm_pairs: warmPairs, persons: activeDays.size, policies: policiesResult };
+  const summary = (tally: ReturnType<typeof newTally>) => {
+    const policiesResult: Record<string, PolicyScore> = {};
+    for (const [name, hit] of tally.hits) {
+      policiesResult[name] = { hit1h: rate(hit.h1, tally.pairs), hit2h: rate(hit.h2, tally.pairs), hit4h: rate(hit.h4, tally.pairs), warm_hit2h: rate(hit.warm2, tally.warmPairs) };
+    }
+    return { pairs: tally.pairs, warm_pairs: tally.warmPairs, persons: tally.persons.size, policies: policiesResult };
+  };
+  const result: BacktestResult = { ...summary(all), persons: activeDays.size };
+  if (groupOf) result.groups = Object.fromEntries([...groups.keys()].sort().map((name) => [name, summary(groups.get(name)!)]));
+  return result;
 }

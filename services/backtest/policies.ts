@@ -63,7 +63,10 @@ export function personModePolicy(): BacktestPolicy {
 /**
  * The project's model through the same functions the engine uses: activity rows become SESSION
  * engagement in the person's profile, the cohort of the same UTC offset and the population; the
- * hour is the best of the day's 24 local slots by `scoreSlots`.
+ * hour is the best of the day's 24 local slots by `scoreSlots`. The backtest asks for the first
+ * engagement of THAT day, so a slot's score integrates the predicted engagement over the arrival
+ * window only up to the day's end (the engine's scores run on into the next day, where an
+ * engagement after a late send is as good as any).
  */
 export function stoPolicy(params: ModelParams = DEFAULT_MODEL_PARAMS): BacktestPolicy {
   const profiles = new Map<string, Profile>();
@@ -74,9 +77,13 @@ export function stoPolicy(params: ModelParams = DEFAULT_MODEL_PARAMS): BacktestP
     chooseHour: (person, day, offsetMinutes) => {
       const profile = profiles.get(person) ?? emptyProfile();
       const atMs = (day * 86_400 - offsetMinutes * 60) * 1_000;
-      const { scores } = scoreSlots({ profile, cohort: cohorts.get(offsetMinutes) ?? null, global, channel: 'EMAIL', objective: 'OPEN', atMs, params });
+      const { slotMass } = scoreSlots({ profile, cohort: cohorts.get(offsetMinutes) ?? null, global, channel: 'EMAIL', objective: 'OPEN', atMs, params });
       const base = dayOfWeek(day) * 24;
-      return argmax(scores.subarray(base, base + 24));
+      const scores = new Float64Array(24);
+      for (let hour = 0; hour < 24; hour++) {
+        for (let k = 0; k < params.arrivalWindowHours && hour + k < 24; k++) scores[hour]! += slotMass[base + hour + k]!;
+      }
+      return argmax(scores);
     },
     observe: (person, day, rows) => {
       let profile = profiles.get(person);

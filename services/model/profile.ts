@@ -43,10 +43,16 @@ export interface Profile {
   /** Distinct local days with a human engagement. */
   activeDays: number;
   lastActiveDay: number;
+  /**
+   * The latest human engagement: its local hour-of-week slot (-1 = none yet) and its time (ms).
+   * A person seen a moment ago is likely to be seen again soon (a session that carries on).
+   */
+  lastEngagedSlot: number;
+  lastEngagedMs: number;
 }
 
 export function emptyProfile(): Profile {
-  return { cells: new Map(), refMs: 0, timeZone: null, events: 0, firstSeenMs: 0, activeDays: 0, lastActiveDay: -1 };
+  return { cells: new Map(), refMs: 0, timeZone: null, events: 0, firstSeenMs: 0, activeDays: 0, lastActiveDay: -1, lastEngagedSlot: -1, lastEngagedMs: 0 };
 }
 
 export function cellIndex(channel: ModelChannel, signal: Signal, slot: number): number {
@@ -123,6 +129,10 @@ export function applyEngagement(profile: Profile, event: EngagementInput, params
   const weight = (event.weight ?? 1) * (event.atMs !== profile.refMs ? decayFactor(event.atMs, profile.refMs, params) : 1);
   addCell(profile, cellIndex(event.channel, event.signal, event.slot), weight);
   profile.events++;
+  if (HUMAN_ENGAGEMENT.has(event.signal) && (profile.lastEngagedSlot < 0 || event.atMs >= profile.lastEngagedMs)) {
+    profile.lastEngagedSlot = event.slot;
+    profile.lastEngagedMs = event.atMs;
+  }
   let firstOfDay = event.firstOfDay ?? false;
   if (event.firstOfDay === undefined && HUMAN_ENGAGEMENT.has(event.signal) && event.localDay !== undefined && event.localDay > profile.lastActiveDay) {
     profile.lastActiveDay = event.localDay;
@@ -177,7 +187,8 @@ export function profileTotal(profile: Profile, signal: Signal, atMs: number, par
 
 // ---- codec -------------------------------------------------------------------------------
 
-const CODEC_VERSION = 1;
+// Version 2 added the latest human engagement; version 1 bytes still decode (without it).
+const CODEC_VERSION = 2;
 
 class ByteWriter {
   #bytes: Uint8Array;
@@ -199,6 +210,11 @@ class ByteWriter {
       rest = Math.floor(rest / 0x80);
     }
     this.#bytes[this.#at++] = rest;
+  }
+  /** Zigzag: 0, -1, 1, -2, ... as 0, 1, 2, 3, ... (exact for integers within 2^52). */
+  signed(value: number): void {
+    const integer = Math.round(value);
+    this.varint(integer >= 0 ? integer * 2 : -integer * 2 - 1);
   }
   uint16(value: number): void {
     this.#ensure(2);
@@ -237,6 +253,10 @@ class ByteReader {
       scale *= 0x80;
     }
   }
+  signed(): number {
+    const zigzag = this.varint();
+    return zigzag % 2 === 0 ? zigzag / 2 : -(zigzag + 1) / 2;
+  }
   uint16(): number {
     return (this.#byte() << 8) | this.#byte();
   }
@@ -250,18 +270,21 @@ class ByteReader {
 }
 
 /**
- * Sparse encoding: header (version, reference time, counts, zone), then the non-zero cells in
- * index order as (varint index delta, 16-bit log-scale value).
+ * Sparse encoding: header (version, reference time, counts, zone, latest human engagement as
+ * slot + 1 and, when there is one, its distance before the reference time), then the non-zero
+ * cells in index order as (varint index delta, 16-bit log-scale value).
  */
 export function encodeProfile(profile: Profile): Uint8Array {
   const writer = new ByteWriter(32 + profile.cells.size * 4);
   writer.varint(CODEC_VERSION);
   writer.varint(profile.refMs);
-  writer.varint(Math.max(0, profile.refMs - profile.firstSeenMs));
+  writer.signed(profile.refMs - profile.firstSeenMs);
   writer.varint(profile.events);
   writer.varint(profile.activeDays);
   writer.varint(profile.lastActiveDay + 1);
   writer.string(profile.timeZone ?? '');
+  writer.varint(profile.lastEngagedSlot + 1);
+  if (profile.lastEngagedSlot >= 0) writer.signed(profile.refMs - profile.lastEngagedMs);
   const indexes = Int32Array.from(profile.cells.keys()).sort();
   writer.varint(indexes.length);
   let previous = 0;
@@ -276,13 +299,16 @@ export function encodeProfile(profile: Profile): Uint8Array {
 export function decodeProfile(bytes: Uint8Array): Profile {
   const reader = new ByteReader(bytes);
   const version = reader.varint();
-  if (version !== CODEC_VERSION) throw new RangeError(`unknown profile codec version ${version}`);
+  if (version !== CODEC_VERSION && version !== 1) throw new RangeError(`unknown profile codec version ${version}`);
   const refMs = reader.varint();
-  const firstSeenMs = refMs - reader.varint();
+  // Aggregates keep their reference time on a day grid, so an event may lie after it: signed.
+  const firstSeenMs = refMs - (version >= 2 ? reader.signed() : reader.varint());
   const events = reader.varint();
   const activeDays = reader.varint();
   const lastActiveDay = reader.varint() - 1;
   const zone = reader.string();
+  const lastEngagedSlot = version >= 2 ? reader.varint() - 1 : -1;
+  const lastEngagedMs = lastEngagedSlot >= 0 ? refMs - reader.signed() : 0;
   const count = reader.varint();
   const cells = new Map<number, number>();
   let index = 0;
@@ -290,5 +316,5 @@ export function decodeProfile(bytes: Uint8Array): Profile {
     index += reader.varint();
     cells.set(index, 2 ** (reader.uint16() / STEPS_PER_OCTAVE + LOG_MIN));
   }
-  return { cells, refMs, timeZone: zone === '' ? null : zone, events, firstSeenMs, activeDays, lastActiveDay };
+  return { cells, refMs, timeZone: zone === '' ? null : zone, events, firstSeenMs, activeDays, lastActiveDay, lastEngagedSlot, lastEngagedMs };
 }

@@ -1,44 +1,76 @@
 import { CHANNELS, slotValues, type DecayParams, type ModelChannel, type Profile, type Signal } from './profile.ts';
 import { HOURS_PER_WEEK } from './time/zones.ts';
 
-export const MODEL_VERSION = 'sto-hier-first-v1';
+export const MODEL_VERSION = 'sto-hier-first-v2';
 
 export interface ModelParams extends DecayParams {
   /** Weight of all human engagement beside the first engagement of the day. */
   allEngagementWeight: number;
+  /** CLICK objective: weight of each click or conversion beside the first engagement of the day. */
+  clickObjectiveWeight: number;
   /** Weight of the same signals on the recipient's other channels. */
   otherChannelWeight: number;
-  /** Pseudo-counts: individual hour-of-week toward the individual hour-of-day prior. */
+  /**
+   * Pseudo-days: the individual's hour-of-day pattern on a given weekday toward the same
+   * individual's pattern on that kind of day (weekday or weekend), or toward their whole-week
+   * pattern when that level is off.
+   */
   individualStrength: number;
-  /** Pseudo-counts: individual hour-of-day toward the cohort. */
+  /**
+   * Pseudo-days: the individual's weekday (or weekend) pattern toward their whole-week pattern.
+   * Infinity turns the level off.
+   */
+  dayTypeStrength: number;
+  /** Pseudo-days: the individual's whole-week hour-of-day pattern toward the cohort's. */
   hourOfDayStrength: number;
+  /** Pseudo-days: the individual's share of activity per weekday toward the cohort's. */
+  dayShareStrength: number;
   /** Pseudo-counts: cohort toward the global population. */
   cohortStrength: number;
-  /** Circular smoothing kernel across neighbouring hours (symmetric, centre first). */
+  /** Circular smoothing kernel across neighbouring hours (symmetric, centre first; normalized to sum 1). */
   smoothing: readonly number[];
   /** Hours after the send in which an engagement counts (the score integrates over them). */
   arrivalWindowHours: number;
   /** How strongly engagement right after known sends is discounted (exposure bias). */
   exposureDiscount: number;
   /**
-   * Decay sets the relative weight of recent versus old habits; the amount of individual evidence
-   * (what shrinkage weighs against the prior) is the number of active days seen, undecayed, so a
-   * quiet spell does not erase a well-known habit.
+   * When true, decay sets only the relative weight of recent versus old habits and the amount of
+   * individual evidence (what shrinkage weighs against the prior) is the number of active days
+   * seen, undecayed. When false (the default, better in the backtest), the amount is the decayed
+   * evidence itself: old habits also count for less against the prior.
    */
   evidenceFromActiveDays: boolean;
+  /**
+   * A session carries on: the day-conditional chance of engaging in the hours right after the
+   * latest human engagement is raised by this share of a day, spread over the following hours
+   * with the half-life below (0 = off).
+   */
+  recentActivityWeight: number;
+  recentActivityHalfLifeHours: number;
 }
 
+/**
+ * Chosen with bench/tune-model.ts on half A of the persons of git-activity.csv.gz and checked on
+ * half B (see the harness for the grids). The weekday/weekend level did not help there and is off
+ * (infinite strength); the knob stays for logs where weekends differ more.
+ */
 export const DEFAULT_MODEL_PARAMS: Readonly<ModelParams> = Object.freeze({
   halfLifeDays: 365,
+  activeDayDecay: 1,
   allEngagementWeight: 0,
+  clickObjectiveWeight: 1,
   otherChannelWeight: 0.5,
-  individualStrength: 4,
+  individualStrength: 12,
+  dayTypeStrength: Number.POSITIVE_INFINITY,
   hourOfDayStrength: 4,
+  dayShareStrength: 7,
   cohortStrength: 20,
   smoothing: Object.freeze([0.5, 0.25]),
   arrivalWindowHours: 2,
   exposureDiscount: 0.5,
-  evidenceFromActiveDays: true,
+  evidenceFromActiveDays: false,
+  recentActivityWeight: 0.5,
+  recentActivityHalfLifeHours: 2,
 });
 
 export type Objective = 'OPEN' | 'CLICK';
@@ -46,19 +78,27 @@ export type Objective = 'OPEN' | 'CLICK';
 export interface SlotScores {
   /** Predicted chance of engaging within the arrival window after a send at each local slot. */
   scores: Float64Array;
+  /**
+   * The predicted engagement in each slot itself (what `scores` integrates over the arrival
+   * window), for callers that integrate over a window of their own.
+   */
+  slotMass: Float64Array;
   evidence: { individual: number; cohort: number; global: number };
   historyEvents: number;
   historyActiveDays: number;
 }
 
+/** Circular smoothing; the kernel is normalized to sum 1, so smoothing moves evidence, never adds any. */
 function smooth(values: Float64Array, kernel: readonly number[], period: number): Float64Array {
+  let weight = kernel[0] ?? 1;
+  for (let k = 1; k < kernel.length; k++) weight += 2 * kernel[k]!;
   const out = new Float64Array(values.length);
   for (let i = 0; i < values.length; i++) {
     let sum = (kernel[0] ?? 1) * values[i]!;
     for (let k = 1; k < kernel.length; k++) {
       sum += kernel[k]! * (values[(i + k) % period]! + values[(i - k + period) % period]!);
     }
-    out[i] = sum;
+    out[i] = weight > 0 ? sum / weight : values[i]!;
   }
   return out;
 }
@@ -82,11 +122,14 @@ const CLICK_SIGNALS: readonly [Signal, number][] = [
   ['SESSION', 0.5],
 ];
 
+const CLICK_OBJECTIVE_SIGNALS: readonly Signal[] = ['CLICK', 'CONVERSION'];
+
 /**
  * Engagement evidence per local slot: the first engagement of the day (what a send should
- * precede) plus a share of all human engagement, on the trigger's channel and, weighed down, on
- * the others. Machine opens never count. Where sends are known, engagement in the hours right
- * after them is discounted: it happened because a message arrived, not because of a habit.
+ * precede) plus a share of all human engagement and, for the CLICK objective, every click and
+ * conversion, on the trigger's channel and, weighed down, on the others. Machine opens never
+ * count. Where sends are known, engagement in the hours right after them is discounted: it
+ * happened because a message arrived, not because of a habit.
  */
 function evidence(profile: Profile, channel: ModelChannel, objective: Objective, atMs: number, params: ModelParams): Float64Array {
   const out = new Float64Array(HOURS_PER_WEEK);
@@ -94,31 +137,73 @@ function evidence(profile: Profile, channel: ModelChannel, objective: Objective,
   for (const other of CHANNELS) {
     const channelWeight = other === channel ? 1 : params.otherChannelWeight;
     if (channelWeight === 0) continue;
-    const first = slotValues(profile, other, 'FIRST_ENGAGEMENT', atMs, params);
+    const own = slotValues(profile, other, 'FIRST_ENGAGEMENT', atMs, params);
+    if (params.allEngagementWeight > 0) {
+      for (const [signal, weight] of signals) {
+        const values = slotValues(profile, other, signal, atMs, params);
+        for (let slot = 0; slot < HOURS_PER_WEEK; slot++) own[slot]! += weight * params.allEngagementWeight * values[slot]!;
+      }
+    }
+    if (objective === 'CLICK' && params.clickObjectiveWeight > 0) {
+      for (const signal of CLICK_OBJECTIVE_SIGNALS) {
+        const values = slotValues(profile, other, signal, atMs, params);
+        for (let slot = 0; slot < HOURS_PER_WEEK; slot++) own[slot]! += params.clickObjectiveWeight * values[slot]!;
+      }
+    }
+    // A channel's engagement is discounted by that channel's sends only: the share of its sends
+    // that landed in this slot or the one before it.
     const exposure = slotValues(profile, other, 'EXPOSURE', atMs, params);
     const exposureTotal = total(exposure);
-    for (let slot = 0; slot < HOURS_PER_WEEK; slot++) out[slot]! += channelWeight * first[slot]!;
-    for (const [signal, weight] of signals) {
-      const values = slotValues(profile, other, signal, atMs, params);
-      for (let slot = 0; slot < HOURS_PER_WEEK; slot++) out[slot]! += channelWeight * weight * params.allEngagementWeight * values[slot]!;
-    }
-    if (exposureTotal > 0 && params.exposureDiscount > 0) {
-      // Share of sends that landed in this slot or the one before it.
-      for (let slot = 0; slot < HOURS_PER_WEEK; slot++) {
+    for (let slot = 0; slot < HOURS_PER_WEEK; slot++) {
+      let value = own[slot]!;
+      if (exposureTotal > 0 && params.exposureDiscount > 0) {
         const recent = (exposure[slot]! + exposure[(slot + HOURS_PER_WEEK - 1) % HOURS_PER_WEEK]!) / exposureTotal;
-        out[slot] = out[slot]! / (1 + params.exposureDiscount * recent * HOURS_PER_WEEK / 2);
+        value /= 1 + (params.exposureDiscount * recent * HOURS_PER_WEEK) / 2;
       }
+      out[slot]! += channelWeight * value;
     }
   }
   return out;
 }
 
+const DAYS = 7;
+const HOUR_MS = 3_600_000;
+
+/** Monday = 0 ... Sunday = 6; days 5 and 6 are the weekend. */
+function dayType(day: number): number {
+  return day >= 5 ? 1 : 0;
+}
+
 /**
- * The model. Individual hour-of-week evidence is shrunk toward the individual's own hour-of-day
- * pattern (spread over weekdays like the cohort spreads it), that toward the time-zone cohort,
- * and the cohort toward the global population: a Dirichlet-style hierarchy in which each level
- * speaks in proportion to its (decayed) evidence. The score of a slot integrates the predicted
- * engagement over the arrival window after it.
+ * Posterior mean of a share: `count` of `total` observed, `strength` pseudo-observations at the
+ * prior share. An infinite strength is the prior itself (the level is off); a zero one with no
+ * observations is the prior too.
+ */
+function shrink(count: number, total: number, strength: number, prior: number): number {
+  if (strength === Number.POSITIVE_INFINITY || total + strength <= 0) return prior;
+  return (count + strength * prior) / (total + strength);
+}
+
+/** Normalizes each day's 24 values of a week to sum to 1 (uniform where a day is empty). */
+function perDay(values: Float64Array): Float64Array {
+  const out = new Float64Array(HOURS_PER_WEEK);
+  for (let day = 0; day < DAYS; day++) {
+    let sum = 0;
+    for (let hour = 0; hour < 24; hour++) sum += values[day * 24 + hour]!;
+    for (let hour = 0; hour < 24; hour++) out[day * 24 + hour] = sum > 0 ? values[day * 24 + hour]! / sum : 1 / 24;
+  }
+  return out;
+}
+
+/**
+ * The model. Per weekday, the individual's hour-of-day pattern (of the first engagement of the
+ * day) is shrunk toward their pattern on that kind of day (weekday or weekend), that toward their
+ * whole-week pattern, that toward the time-zone cohort's pattern for the weekday, and the cohort
+ * toward the global population: a Dirichlet-style hierarchy in which each level speaks in
+ * proportion to its (decayed) evidence, in active days. Each day's pattern is weighed by the
+ * individual's share of activity on that weekday. A recent human engagement raises the hours
+ * right after it. The score of a slot integrates the predicted engagement over the arrival window
+ * after it.
  */
 export function scoreSlots(input: {
   profile: Profile;
@@ -144,6 +229,9 @@ export function scoreSlots(input: {
   for (let slot = 0; slot < HOURS_PER_WEEK; slot++) {
     cohortDist[slot] = (cohortRaw[slot]! + params.cohortStrength * globalDist[slot]!) / (cohortTotal + params.cohortStrength);
   }
+  const cohortByDay = perDay(cohortDist);
+  const cohortDayShare = new Float64Array(DAYS);
+  for (let slot = 0; slot < HOURS_PER_WEEK; slot++) cohortDayShare[Math.floor(slot / 24)]! += cohortDist[slot]!;
 
   const own = smooth(evidence(input.profile, channel, objective, atMs, params), kernel, HOURS_PER_WEEK);
   let ownTotal = total(own);
@@ -152,21 +240,31 @@ export function scoreSlots(input: {
     for (let slot = 0; slot < HOURS_PER_WEEK; slot++) own[slot] = own[slot]! * scale;
     ownTotal = input.profile.activeDays;
   }
-  // The individual's hour-of-day pattern, pooled over the week.
+  // Pooled levels: whole week, kind of day (weekday, weekend), weekday.
   const hourOfDay = new Float64Array(24);
-  for (let slot = 0; slot < HOURS_PER_WEEK; slot++) hourOfDay[slot % 24]! += own[slot]!;
-  const cohortHourTotals = new Float64Array(24);
-  for (let slot = 0; slot < HOURS_PER_WEEK; slot++) cohortHourTotals[slot % 24]! += cohortDist[slot]!;
-  const dayPrior = new Float64Array(HOURS_PER_WEEK);
+  const byType = new Float64Array(48);
+  const typeTotals = new Float64Array(2);
+  const dayTotals = new Float64Array(DAYS);
   for (let slot = 0; slot < HOURS_PER_WEEK; slot++) {
+    const day = Math.floor(slot / 24);
     const hour = slot % 24;
-    const spread = cohortDist[slot]! / (cohortHourTotals[hour]! || 1);
-    dayPrior[slot] = (hourOfDay[hour]! * spread + params.hourOfDayStrength * cohortDist[slot]!) / (ownTotal + params.hourOfDayStrength);
+    hourOfDay[hour]! += own[slot]!;
+    byType[dayType(day) * 24 + hour]! += own[slot]!;
+    typeTotals[dayType(day)]! += own[slot]!;
+    dayTotals[day]! += own[slot]!;
   }
   const predicted = new Float64Array(HOURS_PER_WEEK);
-  for (let slot = 0; slot < HOURS_PER_WEEK; slot++) {
-    predicted[slot] = (own[slot]! + params.individualStrength * dayPrior[slot]!) / (ownTotal + params.individualStrength);
+  for (let day = 0; day < DAYS; day++) {
+    const type = dayType(day);
+    const share = shrink(dayTotals[day]!, ownTotal, params.dayShareStrength, cohortDayShare[day]!);
+    for (let hour = 0; hour < 24; hour++) {
+      const slot = day * 24 + hour;
+      const week = shrink(hourOfDay[hour]!, ownTotal, params.hourOfDayStrength, cohortByDay[slot]!);
+      const kind = shrink(byType[type * 24 + hour]!, typeTotals[type]!, params.dayTypeStrength, week);
+      predicted[slot] = share * shrink(own[slot]!, dayTotals[day]!, params.individualStrength, kind);
+    }
   }
+  addRecentActivity(predicted, input.profile, atMs, params);
   const scores = new Float64Array(HOURS_PER_WEEK);
   for (let slot = 0; slot < HOURS_PER_WEEK; slot++) {
     let sum = 0;
@@ -174,10 +272,11 @@ export function scoreSlots(input: {
     scores[slot] = Math.min(1, sum);
   }
 
-  const individual = ownTotal / (ownTotal + Math.min(params.individualStrength, params.hourOfDayStrength) || 1);
+  const individual = ownTotal / (ownTotal + params.hourOfDayStrength || 1);
   const cohortShare = cohortTotal / (cohortTotal + params.cohortStrength);
   return {
     scores,
+    slotMass: predicted,
     evidence: {
       individual,
       cohort: (1 - individual) * cohortShare,
@@ -186,6 +285,29 @@ export function scoreSlots(input: {
     historyEvents: input.profile.events,
     historyActiveDays: input.profile.activeDays,
   };
+}
+
+/**
+ * The carry-on of a session: the latest human engagement (taken at the middle of its local hour)
+ * adds, to each slot after it, the share of an exponential (half-life in hours) falling in that
+ * slot, times the weight and the day's share. Only the next occurrence of a slot after `atMs` counts.
+ */
+function addRecentActivity(predicted: Float64Array, profile: Profile, atMs: number, params: ModelParams): void {
+  const weight = params.recentActivityWeight;
+  const halfLife = params.recentActivityHalfLifeHours;
+  if (!(weight > 0) || !(halfLife > 0) || profile.lastEngagedSlot < 0) return;
+  const elapsedHours = (atMs - profile.lastEngagedMs) / HOUR_MS;
+  if (!(elapsedHours < HOURS_PER_WEEK) || elapsedHours < -1) return;
+  const survive = (hours: number) => 2 ** (-Math.max(0, hours) / halfLife);
+  const dayShares = new Float64Array(DAYS);
+  for (let slot = 0; slot < HOURS_PER_WEEK; slot++) dayShares[Math.floor(slot / 24)]! += predicted[slot]!;
+  for (let slot = 0; slot < HOURS_PER_WEEK; slot++) {
+    // Hours from the engagement to the start of this slot's next occurrence.
+    let start = ((slot - profile.lastEngagedSlot + HOURS_PER_WEEK) % HOURS_PER_WEEK) - 0.5;
+    if (start + 1 <= elapsedHours - 0.5) start += HOURS_PER_WEEK;
+    const mass = survive(start) - survive(start + 1);
+    if (mass > 1e-9) predicted[slot] = predicted[slot]! + weight * dayShares[Math.floor(slot / 24)]! * mass;
+  }
 }
 
 export function isThinHistory(profile: Profile, minActiveDays: number): boolean {

@@ -28,6 +28,8 @@ export class DelayHandler implements PartitionHandler {
   readonly #buckets = new Map<Channel, TokenBucket>();
   readonly #stores = new Map<number, PartitionStore>();
   readonly #pending = new Map<number, number>();
+  /** Pending-count changes of the batch being consumed, applied only once its state is committed. */
+  readonly #uncommitted = new Map<number, number>();
   #runner: Pick<PartitionedRunner, 'runExclusive'> | null = null;
   #stopped = false;
 
@@ -62,6 +64,10 @@ export class DelayHandler implements PartitionHandler {
     this.#metrics.pending.set([...this.#pending.values()].reduce((sum, count) => sum + count, 0));
   }
 
+  #adjustAfterCommit(partition: number, delta: number): void {
+    this.#uncommitted.set(partition, (this.#uncommitted.get(partition) ?? 0) + delta);
+  }
+
   async handle(topic: string, message: KafkaMessage, tx: StateTransaction): Promise<void> {
     const { topics, maxRecordBytes } = this.#config.common;
     if ((message.value?.length ?? 0) > maxRecordBytes) throw new InputError(ErrorCode.OVERSIZE, `record of ${message.value?.length} bytes exceeds STO_MAX_RECORD_BYTES=${maxRecordBytes}`);
@@ -71,16 +77,16 @@ export class DelayHandler implements PartitionHandler {
       if (!Number.isFinite(send.sendAt) || send.sendAt < 0) throw new InputError(ErrorCode.INVALID_FIELD, `sendAt ${send.sendAt} is not an instant`);
       if (send.action === 'CANCEL') {
         if (await cancelPending(tx, send.scheduleId)) {
-          this.#adjustPending(tx.partition, -1);
+          this.#adjustAfterCommit(tx.partition, -1);
           this.#metrics.cancelled.inc({ cause: 'cancel' });
         }
         return;
       }
-      this.#adjustPending(tx.partition, await schedulePending(tx, pendingFrom(send)));
+      this.#adjustAfterCommit(tx.partition, await schedulePending(tx, pendingFrom(send)));
     } else if (topic === topics.erasure) {
       const request = await this.#codec.decode<ErasureRequest>('erasure', message.value);
       const removed = await erasePending(tx, request.recipientId);
-      this.#adjustPending(tx.partition, -removed);
+      this.#adjustAfterCommit(tx.partition, -removed);
       this.#metrics.cancelled.inc({ cause: 'erasure' }, removed);
     }
   }
@@ -94,13 +100,22 @@ export class DelayHandler implements PartitionHandler {
   }
 
   onClose(partition: number): void {
+    this.#uncommitted.delete(partition);
     this.#timer.disarm(partition);
     this.#stores.delete(partition);
     this.#pending.delete(partition);
     this.#adjustPending(partition, 0);
   }
 
+  /** A failed batch is retried from its first record: its counts must not stay behind. */
+  onAbort(partition: number): void {
+    this.#uncommitted.delete(partition);
+  }
+
   afterCommit(partition: number): void {
+    const delta = this.#uncommitted.get(partition) ?? 0;
+    this.#uncommitted.delete(partition);
+    if (delta !== 0) this.#adjustPending(partition, delta);
     const store = this.#stores.get(partition);
     if (store) void earliestDue({ store }).then((due) => this.#timer.arm(partition, due));
   }

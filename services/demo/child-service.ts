@@ -41,6 +41,11 @@ export class ChildService {
     this.#child = child;
   }
 
+  /** Process id of the running child (null when not started or exited), e.g. to read its /proc status. */
+  get pid(): number | null {
+    return this.running ? (this.#child?.pid ?? null) : null;
+  }
+
   get running(): boolean {
     return this.#child !== null && this.#child.exitCode === null && this.#child.signalCode === null;
   }

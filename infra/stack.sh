@@ -22,6 +22,8 @@ DEP_PLUGIN="org.apache.maven.plugins:maven-dependency-plugin:3.8.1"
 KAFKA_PORT="${STO_STACK_KAFKA_PORT:-9092}"
 CONTROLLER_PORT="${STO_STACK_CONTROLLER_PORT:-9093}"
 REGISTRY_PORT="${STO_STACK_REGISTRY_PORT:-8081}"
+# Apicurio's Quarkus management interface (health, metrics) listens on a port of its own.
+REGISTRY_MANAGEMENT_PORT="${STO_STACK_REGISTRY_MANAGEMENT_PORT:-9000}"
 START_TIMEOUT_S="${STO_STACK_START_TIMEOUT_S:-180}"
 KAFKA_HEAP="${STO_STACK_KAFKA_HEAP:-768m}"
 REGISTRY_HEAP="${STO_STACK_REGISTRY_HEAP:-384m}"
@@ -151,6 +153,7 @@ registry_java() {
 
 start_registry() {
   check_port_free "$REGISTRY_PORT" STO_STACK_REGISTRY_PORT
+  check_port_free "$REGISTRY_MANAGEMENT_PORT" STO_STACK_REGISTRY_MANAGEMENT_PORT
   local jar java21
   jar="$(find "$STACK/apicurio" -name quarkus-run.jar -print -quit)"
   java21="$(registry_java)"
@@ -158,6 +161,7 @@ start_registry() {
   # so stop can signal the whole group; the redirections keep no caller's pipe open.
   (cd "$RUN" && exec setsid "$java21" "-Xmx${REGISTRY_HEAP}" -XX:+UseSerialGC -XX:TieredStopAtLevel=1 \
     -Dquarkus.http.host=127.0.0.1 "-Dquarkus.http.port=${REGISTRY_PORT}" \
+    -Dquarkus.management.host=127.0.0.1 "-Dquarkus.management.port=${REGISTRY_MANAGEMENT_PORT}" \
     -Dquarkus.log.console.level=WARN -Dquarkus.banner.enabled=false \
     -jar "$jar") >"$LOGS/registry.log" 2>&1 </dev/null &
   echo $! >"$RUN/registry.pid"

@@ -4,7 +4,7 @@ import { valueSubject } from '../shared/contracts/schema-files.ts';
 import { deadLetterTopic } from '../shared/config/common-config.ts';
 import { DeadLetterPublisher } from '../shared/kafka/dead-letter-publisher.ts';
 import { assertBrokerReachable, createKafka } from '../shared/kafka/kafka-client.ts';
-import { exitOnStartupFailure, installSignalHandlers } from '../shared/lifecycle.ts';
+import { exitAfter, exitOnStartupFailure, installSignalHandlers } from '../shared/lifecycle.ts';
 import { createLogger } from '../shared/logger.ts';
 import { createMetricsRegistry } from '../shared/metrics-registry.ts';
 import { PartitionedRunner } from '../shared/stream/partitioned-runner.ts';
@@ -54,6 +54,8 @@ async function main(config: Readonly<EngineConfig>): Promise<void> {
     logger,
     registry,
     syncWrites: config.syncWrites,
+    // Exit non-zero so a supervisor restarts the process; its state and offsets are durable.
+    onFatal: (error) => exitAfter(stop, logger, error),
   });
   const admin = new AdminServer({ host: config.common.adminHost, port: config.common.adminPort, registry, health: runner });
 

@@ -30,6 +30,14 @@ export function installSignalHandlers(stop: () => Promise<void>, logger: Logger,
   };
 }
 
+/** A fatal error after start-up: stop gracefully (bounded), then exit 1. */
+export function exitAfter(stop: () => Promise<void>, logger: Logger, error: unknown, exit: (code: number) => void = process.exit): void {
+  logger.fatal({ err: error }, 'fatal error: stopping');
+  const force = setTimeout(() => exit(1), 30_000);
+  force.unref();
+  stop().finally(() => exit(1));
+}
+
 /** Prints a start-up failure in one clear line (no stack for configuration errors) and exits non-zero. */
 export function exitOnStartupFailure(service: string, error: unknown): never {
   const code = (error as { code?: string }).code;

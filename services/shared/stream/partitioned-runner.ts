@@ -47,6 +47,8 @@ export interface PartitionedRunnerOptions {
   syncWrites?: boolean;
   sessionTimeoutMs?: number;
   onReadyChange?: (ready: boolean) => void;
+  /** The consumer stopped for good (an error kafkajs does not retry): the service should exit. */
+  onFatal?: (error: Error) => void;
 }
 
 interface OwnedPartition {
@@ -72,6 +74,7 @@ export class PartitionedRunner {
   #joined = false;
   #running = false;
   #stopping: Promise<void> | null = null;
+  #failed = false;
   #lastLoopAt = Date.now();
 
   constructor(options: PartitionedRunnerOptions) {
@@ -82,6 +85,9 @@ export class PartitionedRunner {
       sessionTimeout: options.sessionTimeoutMs ?? 30_000,
       heartbeatInterval: 3_000,
       maxBytesPerPartition: 2 * 1024 * 1024,
+      // While partitions are paused (restoring) or idle, a fetch waits this long at most:
+      // the kafkajs default of 5 s would delay the first records after every assignment.
+      maxWaitTimeInMs: 250,
       retry: { retries: 10 },
     });
     const registry = options.registry;
@@ -126,6 +132,12 @@ export class PartitionedRunner {
     });
     consumer.on(consumer.events.CRASH, (event) => {
       this.#options.logger.error({ err: event.payload.error, restart: event.payload.restart }, 'consumer crashed');
+      // kafkajs restarts the consumer after retriable errors; after any other it stays stopped,
+      // and a process that no longer consumes must not look alive.
+      if (!event.payload.restart && this.#stopping === null) {
+        this.#failed = true;
+        this.#options.onFatal?.(event.payload.error);
+      }
     });
     await consumer.connect();
     for (const topic of this.#options.topics) await consumer.subscribe({ topic, fromBeginning: true });
@@ -146,7 +158,7 @@ export class PartitionedRunner {
   }
 
   isLive(): boolean {
-    return this.#stopping === null;
+    return this.#stopping === null && !this.#failed;
   }
 
   ownedStores(): PartitionStore[] {
@@ -366,12 +378,16 @@ export class PartitionedRunner {
       topicMessages.set(output.topic, list);
     }
     if (changelog.length > 0) topicMessages.set(this.#options.changelogTopic, changelog);
-    const results =
-      topicMessages.size === 0
-        ? []
-        : await producer.sendBatch({ topicMessages: [...topicMessages].map(([name, list]) => ({ topic: name, messages: list })) });
-    const changelogResult = results.find((result) => result.topicName === this.#options.changelogTopic && result.partition === store.partition);
-    const changelogNext = changelogResult?.baseOffset !== undefined ? Number(changelogResult.baseOffset) + changelog.length : undefined;
+    // One fetched batch can change megabytes of state; the broker refuses a request whose record
+    // batch exceeds max.message.bytes (1 MiB by default), so the records go in ordered chunks.
+    // Only this instance writes this changelog partition, so its chunks land contiguously.
+    let changelogNext: number | undefined;
+    for (const chunk of requestChunks(topicMessages, MAX_REQUEST_BYTES)) {
+      const results = await producer.sendBatch({ topicMessages: chunk });
+      const sent = chunk.find((entry) => entry.topic === this.#options.changelogTopic)?.messages.length ?? 0;
+      const result = results.find((candidate) => candidate.topicName === this.#options.changelogTopic && candidate.partition === store.partition);
+      if (sent > 0 && result?.baseOffset !== undefined) changelogNext = Number(result.baseOffset) + sent;
+    }
     await store.commit({ puts: tx.dirty, offsets, ...(changelogNext !== undefined ? { changelogNext } : {}) }, this.#options.syncWrites ?? false);
     tx.settle();
   }
@@ -390,4 +406,43 @@ export class PartitionedRunner {
   get lastLoopAt(): number {
     return this.#lastLoopAt;
   }
+}
+
+/** Bytes per produce request, well under the broker's default max.message.bytes of 1 MiB. */
+const MAX_REQUEST_BYTES = 512 * 1024;
+/** Per-record overhead of the record format, roughly (headers, varints, attributes). */
+const RECORD_OVERHEAD_BYTES = 32;
+
+function messageBytes(message: Message): number {
+  const size = (value: Message['key'] | Message['value']) => (value == null ? 0 : typeof value === 'string' ? Buffer.byteLength(value) : value.length);
+  let headers = 0;
+  for (const [name, value] of Object.entries(message.headers ?? {})) headers += name.length + (typeof value === 'string' ? Buffer.byteLength(value) : value instanceof Buffer ? value.length : 16);
+  return size(message.key) + size(message.value) + headers + RECORD_OVERHEAD_BYTES;
+}
+
+/** Splits per-topic messages into requests of at most `limit` bytes, keeping each topic's order. */
+export function requestChunks(topicMessages: ReadonlyMap<string, Message[]>, limit: number): { topic: string; messages: Message[] }[][] {
+  const chunks: { topic: string; messages: Message[] }[][] = [];
+  let current: { topic: string; messages: Message[] }[] = [];
+  let bytes = 0;
+  for (const [topic, messages] of topicMessages) {
+    let entry: { topic: string; messages: Message[] } | null = null;
+    for (const message of messages) {
+      const size = messageBytes(message);
+      if (bytes > 0 && bytes + size > limit) {
+        chunks.push(current);
+        current = [];
+        bytes = 0;
+        entry = null;
+      }
+      if (!entry) {
+        entry = { topic, messages: [] };
+        current.push(entry);
+      }
+      entry.messages.push(message);
+      bytes += size;
+    }
+  }
+  if (current.length > 0) chunks.push(current);
+  return chunks;
 }

@@ -69,6 +69,20 @@ export const TOPIC_VARIABLES: Readonly<Record<keyof TopicsConfig, string>> = Obj
   delayChangelog: 'STO_TOPIC_DELAY_CHANGELOG',
 });
 
+/** Every topic name with a suffix: a separate set for one test, benchmark or demo run. */
+export function suffixedTopics(suffix: string): TopicsConfig {
+  const topics = {} as TopicsConfig;
+  for (const key of Object.keys(DEFAULT_TOPICS) as (keyof TopicsConfig)[]) topics[key] = `${DEFAULT_TOPICS[key]}.${suffix}`;
+  return topics;
+}
+
+/** The environment variables that point a service at `topics`. */
+export function topicEnvironment(topics: TopicsConfig): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const key of Object.keys(topics) as (keyof TopicsConfig)[]) env[TOPIC_VARIABLES[key]] = topics[key];
+  return env;
+}
+
 export function deadLetterTopic(sourceTopic: string): string {
   return `${sourceTopic}.dlq`;
 }

@@ -71,7 +71,7 @@ export async function restoreFromChangelog(options: {
     await consumer.run({
       autoCommit: false,
       eachBatchAutoResolve: false,
-      eachBatch: async ({ batch }) => {
+      eachBatch: async ({ batch, resolveOffset, heartbeat }) => {
         const target = targets.get(batch.partition);
         if (!target || !remaining.has(batch.partition)) return;
         try {
@@ -97,6 +97,10 @@ export async function restoreFromChangelog(options: {
             if (puts.size >= RESTORE_BATCH) await flush();
           }
           await flush();
+          // Without this the next fetch starts at the same offset again (auto-resolve is off).
+          const last = batch.messages.at(-1);
+          if (last) resolveOffset(last.offset);
+          await heartbeat();
           if (next >= target.end) {
             remaining.delete(batch.partition);
             consumer.pause([{ topic, partitions: [batch.partition] }]);

@@ -3,7 +3,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { bootstrap } from '../../../services/bootstrap/bootstrap.ts';
-import { readCommonConfig, type CommonConfig, type TopicsConfig, DEFAULT_TOPICS, TOPIC_VARIABLES } from '../../../services/shared/config/common-config.ts';
+import { readCommonConfig, suffixedTopics, topicEnvironment, type CommonConfig, type TopicsConfig } from '../../../services/shared/config/common-config.ts';
 import { EnvReader } from '../../../services/shared/config/env-reader.ts';
 import { createLogger } from '../../../services/shared/logger.ts';
 
@@ -15,18 +15,11 @@ export function stackConfig(overrides: Record<string, string> = {}): CommonConfi
 
 /** Topic names unique to one test, so tests never see each other's records. */
 export function uniqueTopics(label: string): TopicsConfig {
-  const suffix = `${label}.${Date.now().toString(36)}${randomBytes(3).toString('hex')}`;
-  const topics = {} as TopicsConfig;
-  for (const key of Object.keys(DEFAULT_TOPICS) as (keyof TopicsConfig)[]) topics[key] = `${DEFAULT_TOPICS[key]}.${suffix}`;
-  return topics;
+  return suffixedTopics(`${label}.${Date.now().toString(36)}${randomBytes(3).toString('hex')}`);
 }
 
 /** Environment variables that point a service at `topics`. */
-export function topicEnv(topics: TopicsConfig): Record<string, string> {
-  const env: Record<string, string> = {};
-  for (const key of Object.keys(topics) as (keyof TopicsConfig)[]) env[TOPIC_VARIABLES[key]] = topics[key];
-  return env;
-}
+export const topicEnv = topicEnvironment;
 
 /** Creates `topics` and registers the schemas, as the bootstrap step does. */
 export async function createTestTopics(topics: TopicsConfig, partitions: number): Promise<void> {

@@ -48,7 +48,7 @@ export class DelayHandler implements PartitionHandler {
     this.#metrics = options.metrics;
     this.#logger = options.logger;
     this.#clock = options.clock;
-    this.#timer = new ReleaseTimer({ clock: options.clock, ...(options.timers ? { timers: options.timers } : {}), fire: (partition) => void this.releaseDueSends(partition) });
+    this.#timer = new ReleaseTimer({ clock: options.clock, clockRate: options.config.clockSpeedup, ...(options.timers ? { timers: options.timers } : {}), fire: (partition) => void this.releaseDueSends(partition) });
     for (const channel of Object.keys(options.config.ratePerSecond) as Channel[]) {
       const rate = options.config.ratePerSecond[channel];
       if (rate > 0) this.#buckets.set(channel, new TokenBucket(rate, options.config.rateBurst, options.clock()));

@@ -25,9 +25,12 @@ export class ReleaseTimer {
   readonly #clock: () => number;
   readonly #fire: (partition: number) => void;
   readonly #armed = new Map<number, { handle: unknown; at: number }>();
+  /** Clock milliseconds per real millisecond: 1, except for the demo's accelerated clock. */
+  readonly #clockRate: number;
 
-  constructor(options: { clock: () => number; timers?: TimerApi; fire: (partition: number) => void }) {
+  constructor(options: { clock: () => number; clockRate?: number; timers?: TimerApi; fire: (partition: number) => void }) {
     this.#clock = options.clock;
+    this.#clockRate = options.clockRate ?? 1;
     this.#timers = options.timers ?? NODE_TIMERS;
     this.#fire = options.fire;
   }
@@ -43,7 +46,7 @@ export class ReleaseTimer {
     const handle = this.#timers.setTimeout(() => {
       this.#armed.delete(partition);
       this.#fire(partition);
-    }, delay);
+    }, delay / this.#clockRate);
     this.#armed.set(partition, { handle, at });
   }
 

@@ -1,0 +1,312 @@
+/**
+ * The main job: the whole loop on the real local stack, in a few minutes.
+ *
+ *   npm run demo [-- --recipients 3000 --weeks 12 --speedup 1440 --keep-running]
+ *
+ * Starts (or reuses) the local Kafka and registry, creates a fresh set of topics, starts the
+ * engine, publishes months of simulated engagement history, triggers campaigns of every kind,
+ * starts the delay service on an accelerated clock, plays the sender (it consumes ready sends and
+ * reports engagement back by each recipient's true habit), then prints a summary.
+ */
+import { spawnSync } from 'node:child_process';
+import { mkdir, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import type { Consumer, Kafka, Producer } from 'kafkajs';
+import { bootstrap } from '../bootstrap/bootstrap.ts';
+import { localSlotOf } from '../model/time/zones.ts';
+import { readCommonConfig, suffixedTopics, topicEnvironment, type TopicsConfig } from '../shared/config/common-config.ts';
+import { EnvReader } from '../shared/config/env-reader.ts';
+import type { EngagementEvent, ReadySend, ScheduledSend, SendTrigger } from '../shared/contracts/record-types.ts';
+import { createSchemaRegistryClient, SchemaCodec, type Writer } from '../shared/contracts/schema-codec.ts';
+import { valueSubject } from '../shared/contracts/schema-files.ts';
+import { createKafka } from '../shared/kafka/kafka-client.ts';
+import { createLogger } from '../shared/logger.ts';
+import { generateHistory, LEGACY_DEFAULT_LOCAL_MINUTE } from '../simulator/history.ts';
+import { createPopulation, type SimRecipient } from '../simulator/population.ts';
+import { expectedOpen, respondToSend, sendEventOf } from '../simulator/respond.ts';
+import { ChildService } from './child-service.ts';
+import { formatSummary, type DemoSend } from './summary.ts';
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const HOUR_MS = 3_600_000;
+
+const { values: args } = parseArgs({
+  options: {
+    recipients: { type: 'string', default: '3000' },
+    weeks: { type: 'string', default: '12' },
+    speedup: { type: 'string', default: '1440' },
+    seed: { type: 'string', default: 'demo' },
+    'keep-running': { type: 'boolean', default: false },
+  },
+});
+const RECIPIENTS = positiveInteger('--recipients', args.recipients);
+const WEEKS = positiveInteger('--weeks', args.weeks);
+const SPEEDUP = positiveInteger('--speedup', args.speedup);
+
+function positiveInteger(name: string, value: string | undefined): number {
+  const number = Number(value);
+  if (!Number.isInteger(number) || number <= 0) {
+    process.stderr.write(`demo: ${name} must be a positive integer, got "${value}"\n`);
+    process.exit(2);
+  }
+  return number;
+}
+
+function say(message: string): void {
+  process.stdout.write(`${message}\n`);
+}
+
+/** A progress line that rewrites itself on a terminal. */
+function progress(message: string): void {
+  if (process.stdout.isTTY) process.stdout.write(`\r\x1b[2K${message}`);
+}
+
+function progressDone(message: string): void {
+  if (process.stdout.isTTY) process.stdout.write('\r\x1b[2K');
+  say(message);
+}
+
+function stack(command: 'start' | 'stop' | 'status'): { code: number; settings: Record<string, string> } {
+  const result = spawnSync('bash', [join(ROOT, 'infra/stack.sh'), command], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+  const settings: Record<string, string> = {};
+  for (const line of (result.stdout ?? '').split('\n')) {
+    const match = /^(STO_[A-Z_]+)=(.*)$/.exec(line.trim());
+    if (match) settings[match[1]!] = match[2]!;
+  }
+  return { code: result.status ?? 1, settings };
+}
+
+async function waitUntil(what: string, condition: () => Promise<boolean> | boolean, timeoutMs: number, show: () => string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${Math.round(timeoutMs / 1000)} s: ${what}`);
+    progress(show());
+    await new Promise((resolve) => setTimeout(resolve, 500));
+  }
+}
+
+async function produce<T>(producer: Producer, codec: SchemaCodec, writer: Writer, topic: string, records: readonly T[], key: (record: T) => string, onProgress?: (done: number) => void): Promise<void> {
+  for (let at = 0; at < records.length; at += 2_000) {
+    const slice = records.slice(at, at + 2_000);
+    await producer.send({ topic, messages: slice.map((record) => ({ key: key(record), value: codec.encode(writer, record) })) });
+    onProgress?.(at + slice.length);
+  }
+}
+
+/** The campaigns of the demo: one per recipient, and a few more of each special kind. */
+function campaignTriggers(population: readonly SimRecipient[], now: number): SendTrigger[] {
+  const base = (recipient: SimRecipient, index: number): SendTrigger => ({
+    triggerId: `demo-t-${index}`,
+    recipientId: recipient.recipientId,
+    campaignId: 'winter-newsletter',
+    messageId: `winter-newsletter-${recipient.recipientId}`,
+    channel: 'EMAIL',
+    triggerKind: 'CAMPAIGN',
+    urgency: 'NORMAL',
+    occurredAt: now,
+    timeZone: recipient.timeZone,
+    windowHours: 24,
+    sendAt: null,
+    quietHours: { startMinute: 21 * 60, endMinute: 8 * 60 },
+    quietHoursPolicy: null,
+    defaultLocalMinute: LEGACY_DEFAULT_LOCAL_MINUTE,
+    objective: 'OPEN',
+    holdoutShare: 0.2,
+    payload: Buffer.from(`newsletter for ${recipient.recipientId}`),
+    attributes: {},
+  });
+  const triggers = population.map(base);
+  population.forEach((recipient, index) => {
+    if (index % 5 === 0) triggers.push({ ...base(recipient, index), triggerId: `demo-push-${index}`, campaignId: 'app-feature', channel: 'PUSH', windowHours: 48, holdoutShare: 0.1, quietHours: { startMinute: 22 * 60, endMinute: 7 * 60 } });
+    if (index % 20 === 0) triggers.push({ ...base(recipient, index), triggerId: `demo-cart-${index}`, campaignId: 'cart-recovery', channel: 'SMS', triggerKind: 'CART_RECOVERY', urgency: 'URGENT', windowHours: 4, holdoutShare: 0 });
+    if (index % 50 === 0) triggers.push({ ...base(recipient, index), triggerId: `demo-fixed-${index}`, campaignId: 'webinar-reminder', sendAt: now + 6 * HOUR_MS, holdoutShare: 0 });
+  });
+  return triggers;
+}
+
+async function consumeAll<T>(kafka: Kafka, codec: SchemaCodec, topic: string, contract: 'scheduled' | 'ready', onRecord: (record: T) => Promise<void> | void): Promise<Consumer> {
+  const consumer = kafka.consumer({ groupId: `${topic}.demo`, maxWaitTimeInMs: 100 });
+  await consumer.connect();
+  await consumer.subscribe({ topic, fromBeginning: true });
+  await consumer.run({
+    eachMessage: async ({ message }) => {
+      await onRecord(await codec.decode<T>(contract, message.value));
+    },
+  });
+  return consumer;
+}
+
+async function main(): Promise<void> {
+  const started = Date.now();
+  say(`STO demo: ${RECIPIENTS.toLocaleString('en-US')} simulated recipients, ${WEEKS} weeks of history, delay clock ${SPEEDUP}x\n`);
+
+  say('1/6 local stack (Kafka KRaft + Apicurio Registry) ...');
+  const wasRunning = stack('status').code === 0;
+  const { code, settings } = stack('start');
+  if (code !== 0) throw new Error('the local stack did not start (see the messages above)');
+  const ownsStack = !wasRunning;
+
+  const runId = `demo.${Date.now().toString(36)}`;
+  const topics: TopicsConfig = suffixedTopics(runId);
+  const stateRoot = join(ROOT, '.demo', runId);
+  await mkdir(stateRoot, { recursive: true });
+  const env = { ...settings, ...topicEnvironment(topics), STO_LOG_LEVEL: 'warn' };
+  const reader = new EnvReader({ ...process.env, ...env });
+  const common = reader.done(readCommonConfig(reader, 'demo', 0));
+  const logger = createLogger('demo', 'warn');
+  const kafka = createKafka(common.kafka, logger);
+  const codec = new SchemaCodec(createSchemaRegistryClient(common.registry));
+
+  say(`2/6 topics and schemas (suffix .${runId}) ...`);
+  await bootstrap({ common, partitions: 4 }, logger);
+
+  const engine = new ChildService({
+    name: 'engine',
+    entry: ChildService.entry('engine'),
+    // Simulated responses carry event times up to two days ahead of the wall clock.
+    env: { ...env, STO_STATE_DIR: join(stateRoot, 'engine'), STO_ENGINE_GROUP_ID: `${runId}.engine`, STO_ENGINE_MAX_FUTURE_MINUTES: '4320' },
+    adminPort: 19_801,
+    logPath: join(stateRoot, 'engine.log'),
+  });
+  const delay = new ChildService({
+    name: 'delay',
+    entry: ChildService.entry('delay'),
+    env: { ...env, STO_STATE_DIR: join(stateRoot, 'delay'), STO_DELAY_GROUP_ID: `${runId}.delay`, STO_DELAY_CLOCK_SPEEDUP: String(SPEEDUP) },
+    adminPort: 19_802,
+    logPath: join(stateRoot, 'delay.log'),
+  });
+  const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+  const consumers: Consumer[] = [];
+  let keep = false;
+  try {
+    await producer.connect();
+    say('3/6 engine ...');
+    engine.start();
+    await engine.waitReady(120_000);
+    say(`    engine ready: admin and /metrics on http://127.0.0.1:${engine.adminPort}`);
+
+    const now = Date.now();
+    const population = createPopulation({ size: RECIPIENTS, seed: args.seed!, startMs: now });
+    const history = generateHistory(population, { seed: args.seed!, endMs: now, weeks: WEEKS });
+    const kinds = new Map<string, number>();
+    for (const recipient of population) kinds.set(recipient.kind, (kinds.get(recipient.kind) ?? 0) + 1);
+    say(`4/6 history: ${history.length.toLocaleString('en-US')} engagement events (${[...kinds].map(([kind, count]) => `${count} ${kind}`).join(', ')})`);
+    const engagementWriter = await codec.writer('engagement', valueSubject(topics.engagement));
+    await produce(producer, codec, engagementWriter, topics.engagement, history, (event) => event.recipientId, (done) => progress(`    published ${done.toLocaleString('en-US')} / ${history.length.toLocaleString('en-US')}`));
+    const applied = () => engine.metric('sto_stream_records_total', { topic: topics.engagement });
+    await waitUntil('the engine consumes the history', async () => (await applied()) >= history.length, 30 * 60_000, () => `    engine applied ... (${history.length.toLocaleString('en-US')} to go through)`);
+    progressDone(`    engine consumed the history (${((Date.now() - now) / 1000).toFixed(0)} s)`);
+
+    const byId = new Map(population.map((recipient) => [recipient.recipientId, recipient]));
+    const triggerNow = Date.now();
+    const triggers = campaignTriggers(population, triggerNow);
+    const triggerById = new Map(triggers.map((trigger) => [trigger.triggerId, trigger]));
+    const sends = new Map<string, DemoSend>();
+    say(`5/6 triggers: ${triggers.length.toLocaleString('en-US')} (newsletter email with quiet hours and a 20% holdout, push, urgent SMS cart recovery, explicit sendAt)`);
+    consumers.push(
+      await consumeAll<ScheduledSend>(kafka, codec, topics.scheduled, 'scheduled', (send) => {
+        const trigger = triggerById.get(send.triggerId);
+        const recipient = byId.get(send.recipientId);
+        if (!trigger || !recipient) return;
+        sends.set(send.triggerId, {
+          triggerId: send.triggerId,
+          campaignId: send.campaignId,
+          channel: send.channel,
+          reason: send.reason,
+          arm: send.arm,
+          sendAt: send.sendAt,
+          localHour: localSlotOf(send.sendAt, recipient.timeZone).localHour,
+          expectedOpen: expectedOpen(recipient, send.sendAt),
+          releasedAt: null,
+          opened: null,
+        });
+      }),
+    );
+    const triggerWriter = await codec.writer('trigger', valueSubject(topics.triggers));
+    await produce(producer, codec, triggerWriter, topics.triggers, triggers, (trigger) => trigger.recipientId);
+    const decisions = () => engine.metric('sto_engine_decisions_total');
+    await waitUntil('the engine decides every trigger', async () => (await decisions()) >= triggers.length, 10 * 60_000, () => `    decisions ...`);
+    progressDone(`    engine decided ${triggers.length.toLocaleString('en-US')} triggers`);
+
+    // The sender: every ready send is "delivered", and the recipient responds by their habit.
+    let released = 0;
+    let feedback = 0;
+    const readyUrgent: ReadySend[] = [];
+    consumers.push(
+      await consumeAll<ReadySend>(kafka, codec, topics.ready, 'ready', async (ready) => {
+        const recipient = byId.get(ready.recipientId);
+        if (!recipient) return;
+        released++;
+        const known = sends.get(ready.triggerId);
+        if (known) known.releasedAt = ready.releasedAt;
+        else readyUrgent.push(ready);
+        const send = { sendAtMs: ready.sendAt, channel: ready.channel, scheduleId: ready.scheduleId, campaignId: ready.campaignId, messageId: ready.messageId };
+        const responses: EngagementEvent[] = [sendEventOf(recipient, send), ...respondToSend(recipient, send, `${args.seed}:${ready.scheduleId}`)];
+        const windowEnd = ready.sendAt + recipient.truth.arrivalWindowHours * HOUR_MS;
+        // The simulator names the human open "<message>:open" (machine opens are ":open:proxy").
+        if (known) known.opened = responses.some((event) => event.eventId.endsWith(':open') && event.occurredAt < windowEnd);
+        feedback += responses.length;
+        await produce(producer, codec, engagementWriter, topics.engagement, responses, (event) => event.recipientId);
+      }),
+    );
+    const expectedScheduled = () => [...sends.values()].length;
+    const horizonHours = Math.max(...triggers.map((trigger) => trigger.windowHours)) + 12;
+    say(`6/6 delay service on a ${SPEEDUP}x clock: ${horizonHours} simulated hours take about ${Math.ceil((horizonHours * 60) / SPEEDUP)} minutes`);
+    delay.start();
+    await delay.waitReady(120_000);
+    const delayStart = Date.now();
+    await waitUntil(
+      'the delay service releases every scheduled send',
+      () => [...sends.values()].every((send) => send.releasedAt !== null) && expectedScheduled() > 0,
+      ((horizonHours * HOUR_MS) / SPEEDUP) * 2 + 120_000,
+      () => {
+        const simulated = new Date(delayStart + (Date.now() - delayStart) * SPEEDUP).toISOString().slice(0, 16).replace('T', ' ');
+        return `    simulated clock ${simulated} UTC: released ${released.toLocaleString('en-US')}, engagement fed back ${feedback.toLocaleString('en-US')}`;
+      },
+    );
+    progressDone(`    released ${released.toLocaleString('en-US')} sends; fed ${feedback.toLocaleString('en-US')} engagement events back to the engine`);
+    const engineApplied = await engine.metric('sto_engine_engagement_events_total', { outcome: 'applied' });
+    const lateness = await delay.metricsText();
+
+    say('');
+    say(
+      formatSummary({
+        population,
+        history,
+        sends: [...sends.values()],
+        urgentReady: readyUrgent.length,
+        speedup: SPEEDUP,
+        delayStartMs: delayStart,
+        delayMetrics: lateness,
+        engineApplied,
+        seconds: (Date.now() - started) / 1000,
+      }),
+    );
+    keep = args['keep-running']!;
+    if (keep) {
+      say(`\nLeft running (--keep-running): engine http://127.0.0.1:${engine.adminPort}/metrics, delay http://127.0.0.1:${delay.adminPort}/metrics, topics *.${runId}.`);
+      say('Stop with Ctrl-C; the local stack stays up until `npm run stack -- stop`.');
+      await new Promise<void>((resolve) => {
+        process.once('SIGINT', resolve);
+        process.once('SIGTERM', resolve);
+      });
+    }
+  } finally {
+    for (const consumer of consumers) await consumer.disconnect().catch(() => undefined);
+    await producer.disconnect().catch(() => undefined);
+    await delay.stop();
+    await engine.stop();
+    if (!keep) await rm(stateRoot, { recursive: true, force: true });
+    if (ownsStack && !keep) stack('stop');
+  }
+}
+
+try {
+  await main();
+  process.exit(0);
+} catch (error) {
+  process.stderr.write(`\ndemo failed: ${error instanceof Error ? error.message : String(error)}\n`);
+  process.exit(1);
+}

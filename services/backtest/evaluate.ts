@@ -46,18 +46,18 @@ export function localDayOf(row: ActivityRow): number {
  * [hour, hour + H). Then the day's rows (one per person per local hour) become history.
  * `days` yields each local day's rows, days in increasing order.
  */
-export function evaluate(
-  days: Iterable<ActivityRow[]>,
+/** The protocol one local day at a time: `add` each day's rows in increasing day order, then `finish`. */
+export function createEvaluation(
   policies: BacktestPolicy[],
   onProgress?: (pairs: number) => void,
   groupOf?: (person: string) => string,
-): BacktestResult {
+): { add(dayRows: ActivityRow[]): void; finish(): BacktestResult } {
   const newTally = () => ({ pairs: 0, warmPairs: 0, persons: new Set<string>(), hits: new Map(policies.map((policy) => [policy.name, { h1: 0, h2: 0, h4: 0, warm2: 0 }])) });
   const all = newTally();
   const groups = new Map<string, ReturnType<typeof newTally>>();
   const activeDays = new Map<string, number>();
-  for (const dayRows of days) {
-    if (dayRows.length === 0) continue;
+  const add = (dayRows: ActivityRow[]): void => {
+    if (dayRows.length === 0) return;
     const day = localDayOf(dayRows[0]!);
     const byPerson = new Map<string, ActivityRow[]>();
     for (const row of dayRows) {
@@ -111,7 +111,8 @@ export function evaluate(
       activeDays.set(person, (activeDays.get(person) ?? 0) + 1);
     }
     onProgress?.(all.pairs);
-  }
+  };
+  const finish = (): BacktestResult => {
   const rate = (count: number, of: number) => (of === 0 ? 0 : Number((count / of).toFixed(4)));
   const summary = (tally: ReturnType<typeof newTally>) => {
     const policiesResult: Record<string, PolicyScore> = {};
@@ -122,5 +123,29 @@ export function evaluate(
   };
   const result: BacktestResult = { ...summary(all), persons: activeDays.size };
   if (groupOf) result.groups = Object.fromEntries([...groups.keys()].sort().map((name) => [name, summary(groups.get(name)!)]));
-  return result;
+    return result;
+  };
+  return { add, finish };
+}
+
+export function evaluate(
+  days: Iterable<ActivityRow[]>,
+  policies: BacktestPolicy[],
+  onProgress?: (pairs: number) => void,
+  groupOf?: (person: string) => string,
+): BacktestResult {
+  const evaluation = createEvaluation(policies, onProgress, groupOf);
+  for (const dayRows of days) evaluation.add(dayRows);
+  return evaluation.finish();
+}
+
+/** The same over a stream of days: memory holds one day of rows and the policies' state. */
+export async function evaluateStream(
+  days: AsyncIterable<ActivityRow[]>,
+  policies: BacktestPolicy[],
+  onProgress?: (pairs: number) => void,
+): Promise<BacktestResult> {
+  const evaluation = createEvaluation(policies, onProgress);
+  for await (const dayRows of days) evaluation.add(dayRows);
+  return evaluation.finish();
 }

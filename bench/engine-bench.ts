@@ -1,0 +1,372 @@
+/**
+ * The engine's benchmarks on the real broker, in one pipeline on a one-partition topic set:
+ *
+ * 1. ingest: a sparse population's engagement history is produced once; the same kafkajs client
+ *    consuming and decoding it with no state (the reference) and the engine building its stores
+ *    from it are timed from their first to their last record;
+ * 2. state size: bytes per recipient, as encoded values and as LevelDB files on disk;
+ * 3. restore: a second engine with an empty state directory takes the partition over and rebuilds
+ *    it from the changelog; time until it is ready;
+ * 4. decisions: triggers at a steady rate against the restored state, latency from producing the
+ *    trigger to the scheduled send, then the drain rate of a burst.
+ */
+import { ClassicLevel } from 'classic-level';
+import { readdir, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Kafka } from 'kafkajs';
+import { ChildService } from '../services/demo/child-service.ts';
+import type { EngagementEvent, ScheduledSend, SendTrigger } from '../services/shared/contracts/record-types.ts';
+import { createSchemaRegistryClient, SchemaCodec } from '../services/shared/contracts/schema-codec.ts';
+import { valueSubject } from '../services/shared/contracts/schema-files.ts';
+import { createKafka } from '../services/shared/kafka/kafka-client.ts';
+import { createLogger } from '../services/shared/logger.ts';
+import { produceRecords } from '../test/integration/support/engine-fixture.ts';
+import { createTestTopics, stackConfig, temporaryDir, topicEnv, uniqueTopics } from '../test/integration/support/stack.ts';
+import { formatSection, percentile, type BenchSection } from './report.ts';
+
+const DAY_MS = 86_400_000;
+const ZONES = ['America/New_York', 'America/Chicago', 'America/Los_Angeles', 'America/Sao_Paulo', 'Europe/London', 'Europe/Berlin', 'Africa/Lagos', 'Asia/Kolkata', 'Asia/Shanghai', 'Asia/Tokyo', 'Australia/Sydney', 'Pacific/Auckland'];
+
+export interface EngineBenchOptions {
+  /** Recipients in the population (the issue's figure is for 1M). */
+  recipients?: number;
+  /** Seconds of steady trigger traffic. */
+  steadySeconds?: number;
+  triggersPerSecond?: number;
+  burstTriggers?: number;
+  quick?: boolean;
+}
+
+/** Small seeded PRNG (mulberry32): the population is the same on every run. */
+function prng(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
+  };
+}
+
+/**
+ * A sparse population: most recipients have a handful of events over 90 days, a few have many
+ * (geometric counts, mean about 3); sends, opens (some by machines), clicks and sessions, each
+ * recipient in one of a dozen zones; ordered by event time as an upstream stream would be.
+ */
+export function sparsePopulation(recipients: number, now: number): EngagementEvent[] {
+  const random = prng(20_261_123);
+  const events: EngagementEvent[] = [];
+  for (let r = 0; r < recipients; r++) {
+    const count = 1 + Math.min(60, Math.floor(-Math.log(1 - random()) * 2));
+    const zone = ZONES[r % ZONES.length]!;
+    const habitHour = Math.floor(random() * 24);
+    for (let i = 0; i < count; i++) {
+      const kind = random();
+      const eventType: EngagementEvent['eventType'] = kind < 0.4 ? 'SEND' : kind < 0.75 ? 'OPEN' : kind < 0.85 ? 'CLICK' : 'SESSION';
+      const day = Math.floor(random() * 90);
+      const occurredAt = now - day * DAY_MS - Math.floor(((habitHour + random() * 3) % 24) * 3_600_000);
+      events.push({
+        eventId: `e-${r}-${i}`,
+        recipientId: `rcpt-${r}`,
+        channel: r % 6 === 0 ? 'PUSH' : 'EMAIL',
+        eventType,
+        occurredAt,
+        timeZone: i === 0 || random() < 0.3 ? zone : null,
+        campaignId: `c-${day}`,
+        messageId: null,
+        machineOpen: eventType === 'OPEN' && random() < 0.1 ? true : null,
+        userAgent: null,
+        deliveredAt: null,
+        attributes: {},
+      });
+    }
+  }
+  return events.sort((a, b) => a.occurredAt - b.occurredAt);
+}
+
+function trigger(id: string, recipient: string, now: number): SendTrigger {
+  return {
+    triggerId: id,
+    recipientId: recipient,
+    campaignId: 'bench',
+    messageId: `m-${id}`,
+    channel: 'EMAIL',
+    triggerKind: 'CAMPAIGN',
+    urgency: 'NORMAL',
+    occurredAt: now,
+    timeZone: null,
+    windowHours: 24,
+    sendAt: null,
+    quietHours: { startMinute: 21 * 60, endMinute: 8 * 60 },
+    quietHoursPolicy: null,
+    defaultLocalMinute: 10 * 60,
+    objective: 'OPEN',
+    holdoutShare: 0,
+    payload: Buffer.alloc(0),
+    attributes: {},
+  };
+}
+
+async function directoryBytes(path: string): Promise<number> {
+  let total = 0;
+  for (const entry of await readdir(path, { withFileTypes: true })) {
+    const full = join(path, entry.name);
+    total += entry.isDirectory() ? await directoryBytes(full) : (await stat(full)).size;
+  }
+  return total;
+}
+
+/** Raw reference: the same client consuming and decoding every record, no state. */
+async function rawConsumeRate(kafka: Kafka, codec: SchemaCodec, topic: string, count: number): Promise<{ rate: number; seconds: number }> {
+  const consumer = kafka.consumer({ groupId: `${topic}.bench-raw.${Date.now()}`, maxBytes: 10 * 1024 * 1024 });
+  await consumer.connect();
+  let seen = 0;
+  let first = 0;
+  let last = 0;
+  let done: () => void = () => undefined;
+  const finished = new Promise<void>((resolve) => (done = resolve));
+  await consumer.subscribe({ topic, fromBeginning: true });
+  await consumer.run({
+    autoCommit: false,
+    eachBatch: async ({ batch }) => {
+      if (first === 0) first = performance.now();
+      for (const message of batch.messages) await codec.decode('engagement', message.value);
+      seen += batch.messages.length;
+      last = performance.now();
+      if (seen >= count) done();
+    },
+  });
+  await finished;
+  await consumer.disconnect();
+  const seconds = (last - first) / 1000;
+  return { rate: count / seconds, seconds };
+}
+
+/** Polls a counter until it reaches `target`; rate from the first poll that saw progress. */
+async function timeCounter(read: () => Promise<number>, target: number, timeoutMs: number): Promise<{ rate: number; seconds: number }> {
+  const deadline = Date.now() + timeoutMs;
+  let startValue = -1;
+  let startAt = 0;
+  for (;;) {
+    const value = await read();
+    const at = performance.now();
+    if (startValue < 0 && value > 0) {
+      startValue = value;
+      startAt = at;
+    }
+    if (value >= target) {
+      const seconds = (at - startAt) / 1000;
+      return { rate: (value - startValue) / seconds, seconds };
+    }
+    if (Date.now() > deadline) throw new Error(`counter reached ${value} of ${target} in ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+async function stateSize(stateDir: string, recipients: number): Promise<{ valueBytes: number; recipientBytes: number; diskBytes: number }> {
+  const db = new ClassicLevel<string, Buffer>(join(stateDir, 'partition-0'), { keyEncoding: 'utf8', valueEncoding: 'buffer' });
+  let valueBytes = 0;
+  let recipientBytes = 0;
+  for await (const [key, value] of db.iterator()) {
+    // Per recipient: the counters (r:) and the recent event ids kept for deduplication (d:).
+    if (key.startsWith('r:')) valueBytes += value.length;
+    if (key.startsWith('r:') || key.startsWith('d:')) recipientBytes += Buffer.byteLength(key) + value.length;
+  }
+  await db.compactRange('\x00', '\xff');
+  await db.close();
+  return { valueBytes: valueBytes / recipients, recipientBytes: recipientBytes / recipients, diskBytes: (await directoryBytes(join(stateDir, 'partition-0'))) / recipients };
+}
+
+export async function runEngineBenchmarks(options: EngineBenchOptions = {}): Promise<BenchSection[]> {
+  const quick = options.quick ?? false;
+  const recipients = options.recipients ?? (quick ? 50_000 : 1_000_000);
+  const steadySeconds = options.steadySeconds ?? (quick ? 10 : 30);
+  const triggersPerSecond = options.triggersPerSecond ?? 2_000;
+  const burstTriggers = options.burstTriggers ?? (quick ? 10_000 : 40_000);
+  const log = (message: string) => process.stderr.write(`bench engine: ${message}\n`);
+
+  const common = stackConfig();
+  const kafka = createKafka(common.kafka, createLogger('bench-engine', 'error'));
+  const codec = new SchemaCodec(createSchemaRegistryClient(common.registry));
+  const topics = uniqueTopics('bench-engine');
+  await createTestTopics(topics, 1);
+  const dirA = await temporaryDir('bench-engine-a');
+  const dirB = await temporaryDir('bench-engine-b');
+  const env = (dir: string) => ({ ...topicEnv(topics), STO_STATE_DIR: dir, STO_ENGINE_GROUP_ID: `${topics.engagement}.engine`, STO_LOG_LEVEL: 'warn', STO_ENGINE_LOOK_BACK_DAYS: '365' });
+  const engineA = new ChildService({ name: 'engine-a', entry: ChildService.entry('engine'), env: env(dirA.path), adminPort: 19_601, logPath: `${dirA.path}.log` });
+  const engineB = new ChildService({ name: 'engine-b', entry: ChildService.entry('engine'), env: env(dirB.path), adminPort: 19_602, logPath: `${dirB.path}.log` });
+  try {
+    const now = Date.now();
+    log(`generating the history of ${recipients.toLocaleString('en-US')} recipients`);
+    const events = sparsePopulation(recipients, now);
+    log(`producing ${events.length.toLocaleString('en-US')} engagement events`);
+    await produceRecords({ kafka, codec, topic: topics.engagement, contract: 'engagement', records: events, key: (event) => event.recipientId });
+
+    log('reference: consuming and decoding with no state');
+    const raw = await rawConsumeRate(kafka, codec, topics.engagement, events.length);
+    log(`reference: ${Math.round(raw.rate)} records/s`);
+
+    log('engine: building its store');
+    engineA.start();
+    await engineA.waitReady(120_000);
+    const ingest = await timeCounter(
+      async () => (await engineA.metric('sto_stream_records_total', { topic: topics.engagement, outcome: 'applied' })) || 0,
+      events.length,
+      3_600_000,
+    );
+    log(`engine: ${Math.round(ingest.rate)} records/s`);
+    const applied = await engineA.metric('sto_engine_engagement_events_total', { outcome: 'applied' });
+    await engineA.stop();
+    const size = await stateSize(dirA.path, recipients);
+
+    log('restore: a new instance rebuilds the partition from the changelog');
+    const restoreStart = performance.now();
+    engineB.start();
+    await engineB.waitReady(3_600_000);
+    const restoreToReady = (performance.now() - restoreStart) / 1000;
+    const restoreSeconds = await engineB.metric('sto_state_restore_seconds_sum');
+    const restoredRecords = await engineB.metric('sto_state_restored_records_total');
+
+    log(`decisions: ${triggersPerSecond}/s for ${steadySeconds} s, then a burst of ${burstTriggers}`);
+    const decisions = await measureDecisions(kafka, codec, topics.triggers, topics.scheduled, recipients, { steadySeconds, triggersPerSecond, burstTriggers });
+    await engineB.stop();
+
+    const perRecipientAim = recipients >= 1_000_000 ? 'under 200 bytes' : 'under 200 bytes (at 1M recipients)';
+    return [
+      {
+        title: 'Engine: engagement ingest',
+        method: `${events.length.toLocaleString('en-US')} engagement events of ${recipients.toLocaleString('en-US')} recipients (sparse: geometric event counts, mean ${(events.length / recipients).toFixed(1)}), one partition, produced before either consumer starts. Both rates are counted from the first to the last record; the reference is the same kafkajs client consuming and Avro-decoding the same topic with no state.`,
+        figures: [
+          { name: 'engine ingest rate', value: ingest.rate, unit: 'events/s', reference: { name: 'raw consume + decode', value: raw.rate, unit: 'events/s' }, aim: 'at least 80% of the raw rate', met: ingest.rate >= 0.8 * raw.rate },
+          { name: 'engine share of the raw rate', value: (100 * ingest.rate) / raw.rate, unit: '%' },
+          { name: 'events applied (the rest: too old, duplicates)', value: applied, unit: 'events' },
+        ],
+      },
+      {
+        title: 'Engine: state size',
+        method: `After the ingest above, the one partition store holds ${recipients.toLocaleString('en-US')} recipients. Encoded counters = the value of each recipient's counters key; per recipient = its keys and values (counters and recent event ids for deduplication); on disk = the LevelDB folder after a full compaction, divided by recipients (aggregates included).`,
+        figures: [
+          { name: 'encoded counters per recipient', value: size.valueBytes, unit: 'bytes', aim: perRecipientAim, met: size.valueBytes < 200 },
+          { name: 'keys + values per recipient', value: size.recipientBytes, unit: 'bytes' },
+          { name: 'LevelDB on disk per recipient', value: size.diskBytes, unit: 'bytes' },
+        ],
+      },
+      {
+        title: 'Engine: restore of a partition on a new instance',
+        method: `The first instance stops; a second one with an empty state directory joins the group, gets the partition and replays its compacted changelog (${restoredRecords.toLocaleString('en-US')} records) before it reports ready.`,
+        figures: [
+          { name: `restore of ${recipients.toLocaleString('en-US')} recipients`, value: restoreSeconds, unit: 's' },
+          { name: 'process start to ready', value: restoreToReady, unit: 's' },
+        ],
+      },
+      {
+        title: 'Engine: decisions',
+        method: `Against the restored state: ${triggersPerSecond} triggers/s for ${steadySeconds} s, each a 24-hour window with quiet hours for a random known recipient; latency from just before the trigger is produced to the scheduled send as stamped by the engine's producer (CreateTime) and as read by a downstream consumer. Then ${burstTriggers.toLocaleString('en-US')} triggers at once; the rate is counted between the first and the last scheduled send.`,
+        figures: [
+          { name: 'trigger to scheduled send produced, p50', value: decisions.producedP50, unit: 'ms' },
+          { name: 'trigger to scheduled send produced, p99', value: decisions.producedP99, unit: 'ms' },
+          { name: 'trigger to scheduled send consumed downstream, p99', value: decisions.consumedP99, unit: 'ms' },
+          { name: 'steady rate achieved', value: decisions.steadyRate, unit: 'triggers/s', aim: `${triggersPerSecond}/s`, met: decisions.steadyRate >= 0.95 * triggersPerSecond },
+          { name: 'decisions per second (burst drain)', value: decisions.burstRate, unit: 'decisions/s' },
+        ],
+      },
+    ];
+  } finally {
+    await engineA.stop();
+    await engineB.stop();
+    await dirA.remove();
+    await dirB.remove();
+  }
+}
+
+async function measureDecisions(
+  kafka: Kafka,
+  codec: SchemaCodec,
+  triggerTopic: string,
+  scheduledTopic: string,
+  recipients: number,
+  options: { steadySeconds: number; triggersPerSecond: number; burstTriggers: number },
+): Promise<{ producedP50: number; producedP99: number; consumedP99: number; steadyRate: number; burstRate: number }> {
+  const writer = await codec.writer('trigger', valueSubject(triggerTopic));
+  const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+  await producer.connect();
+  const consumer = kafka.consumer({ groupId: `${scheduledTopic}.bench.${Date.now()}`, maxWaitTimeInMs: 20 });
+  await consumer.connect();
+  const sentAt = new Map<string, number>();
+  const produced: number[] = [];
+  const consumed: number[] = [];
+  const burstStamps: number[] = [];
+  let received = 0;
+  await consumer.subscribe({ topic: scheduledTopic, fromBeginning: true });
+  await consumer.run({
+    eachBatch: async ({ batch }) => {
+      const at = Date.now();
+      for (const message of batch.messages) {
+        const send = await codec.decode<ScheduledSend>('scheduled', message.value);
+        received++;
+        const start = sentAt.get(send.triggerId);
+        if (start === undefined) continue;
+        if (send.triggerId.startsWith('burst-')) burstStamps.push(Number(message.timestamp));
+        else {
+          produced.push(Number(message.timestamp) - start);
+          consumed.push(at - start);
+        }
+      }
+    },
+  });
+  const random = prng(7);
+  try {
+    // Steady: one small batch every 10 ms.
+    const perTick = Math.max(1, Math.round(options.triggersPerSecond / 100));
+    const total = options.steadySeconds * options.triggersPerSecond;
+    const begin = performance.now();
+    let sent = 0;
+    for (let tick = 0; sent < total; tick++) {
+      const due = begin + tick * 10;
+      const wait = due - performance.now();
+      if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+      const batch: SendTrigger[] = [];
+      for (let i = 0; i < perTick && sent < total; i++, sent++) batch.push(trigger(`steady-${sent}`, `rcpt-${Math.floor(random() * recipients)}`, Date.now()));
+      const start = Date.now();
+      for (const item of batch) sentAt.set(item.triggerId, start);
+      await producer.send({ topic: triggerTopic, messages: batch.map((item) => ({ key: item.recipientId, value: codec.encode(writer, item) })) });
+    }
+    const steadyRate = total / ((performance.now() - begin) / 1000);
+    await waitFor(() => received >= total, 120_000);
+
+    const burst = Array.from({ length: options.burstTriggers }, (_, i) => trigger(`burst-${i}`, `rcpt-${Math.floor(random() * recipients)}`, Date.now()));
+    for (const item of burst) sentAt.set(item.triggerId, Date.now());
+    const messages = burst.map((item) => ({ key: item.recipientId, value: codec.encode(writer, item) }));
+    for (let at = 0; at < messages.length; at += 5_000) await producer.send({ topic: triggerTopic, messages: messages.slice(at, at + 5_000) });
+    await waitFor(() => burstStamps.length >= options.burstTriggers, 600_000);
+    const burstSeconds = (Math.max(...burstStamps) - Math.min(...burstStamps)) / 1000;
+    return {
+      producedP50: percentile(produced, 50),
+      producedP99: percentile(produced, 99),
+      consumedP99: percentile(consumed, 99),
+      steadyRate,
+      burstRate: options.burstTriggers / Math.max(burstSeconds, 0.001),
+    };
+  } finally {
+    await producer.disconnect();
+    await consumer.disconnect();
+  }
+}
+
+async function waitFor(condition: () => boolean, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`benchmark timed out after ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+  const quick = process.argv.includes('--quick');
+  const recipientsArg = process.argv.find((arg) => arg.startsWith('--recipients='));
+  const sections = await runEngineBenchmarks({ quick, ...(recipientsArg ? { recipients: Number(recipientsArg.split('=')[1]) } : {}) });
+  for (const section of sections) process.stdout.write(`${formatSection(section)}\n`);
+  process.exit(0);
+}

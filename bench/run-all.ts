@@ -2,7 +2,7 @@
  * `npm run bench [-- --quick]`: the backtest, the engine's and the delay service's benchmarks on
  * the local stack (infra/with-stack.sh starts it when it is not running), printed as they finish
  * and written to BENCHMARKS.md with the machine and the date. --quick runs smaller sizes; the
- * file says which sizes ran.
+ * file says which sizes ran. --recipients=N sets the engine's population (1M by default, 50k quick).
  */
 import { execFileSync } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
@@ -14,6 +14,8 @@ import { formatReport, formatSection, machineInfo, type BenchSection } from './r
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const quick = process.argv.includes('--quick');
+const recipientsArg = process.argv.find((arg) => arg.startsWith('--recipients='));
+const recipients = recipientsArg ? Number(recipientsArg.slice('--recipients='.length)) : undefined;
 const dataset = fileURLToPath(new URL('../../shared/data/git-activity.csv.gz', import.meta.url));
 
 function javaVersion(): string {
@@ -51,7 +53,7 @@ const show = (section: BenchSection) => {
 };
 
 show(await backtestSection());
-for (const section of await runEngineBenchmarks({ quick })) show(section);
+for (const section of await runEngineBenchmarks({ quick, ...(recipients ? { recipients } : {}) })) show(section);
 for (const section of await runDelayBenchmarks({ quick })) show(section);
 
 const report = formatReport(sections, machineInfo(), new Date(), [

@@ -127,4 +127,13 @@ describe('release timer', () => {
     expect(armed).toHaveLength(2);
     expect(MAX_TIMER_MS).toBeLessThan(2 ** 31 - 1);
   });
+
+  it('sleeps in real time under an accelerated clock (the demo's)', () => {
+    const armed: number[] = [];
+    const timers: TimerApi = { setTimeout: (_callback, ms) => armed.push(ms), clearTimeout: () => undefined };
+    const timer = new ReleaseTimer({ clock: () => 0, clockRate: 1_000, timers, fire: () => undefined });
+    timer.arm(0, 10_000);
+    timer.arm(1, 40 * 86_400_000);
+    expect(armed).toEqual([10, MAX_TIMER_MS / 1_000]);
+  });
 });

@@ -128,7 +128,7 @@ describe('release timer', () => {
     expect(MAX_TIMER_MS).toBeLessThan(2 ** 31 - 1);
   });
 
-  it('sleeps in real time under an accelerated clock (the demo's)', () => {
+  it('sleeps in real time under an accelerated clock (the demo clock)', () => {
     const armed: number[] = [];
     const timers: TimerApi = { setTimeout: (_callback, ms) => armed.push(ms), clearTimeout: () => undefined };
     const timer = new ReleaseTimer({ clock: () => 0, clockRate: 1_000, timers, fire: () => undefined });

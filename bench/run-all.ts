@@ -4,7 +4,7 @@
  * and written to BENCHMARKS.md with the machine and the date. --quick runs smaller sizes; the
  * file says which sizes ran. --recipients=N sets the engine's population (1M by default, 50k quick).
  */
-import { execFileSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { runBacktest } from '../services/backtest/run.ts';
@@ -19,11 +19,9 @@ const recipients = recipientsArg ? Number(recipientsArg.slice('--recipients='.le
 const dataset = fileURLToPath(new URL('../../shared/data/git-activity.csv.gz', import.meta.url));
 
 function javaVersion(): string {
-  try {
-    return execFileSync('java', ['-version'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).split('\n')[0] || 'unknown';
-  } catch (error) {
-    return ((error as { stderr?: string }).stderr ?? 'unknown').split('\n')[0] ?? 'unknown';
-  }
+  // `java -version` writes to stderr.
+  const result = spawnSync('java', ['-version'], { encoding: 'utf8' });
+  return `${result.stderr ?? ''}${result.stdout ?? ''}`.split('\n')[0]?.trim() || 'unknown';
 }
 
 async function backtestSection(): Promise<BenchSection> {

@@ -202,7 +202,8 @@ export class PartitionedRunner {
       for (const partition of partitions) {
         const owned = this.#owned.get(partition);
         if (!owned || owned.revoked) continue;
-        owned.store = await PartitionStore.open({ baseDir: this.#options.stateDir, partition, factory: this.#options.levelFactory });
+        // A retry after a failed restore keeps the store it opened: LevelDB allows one handle.
+        owned.store ??= await PartitionStore.open({ baseDir: this.#options.stateDir, partition, factory: this.#options.levelFactory });
         opened.push(owned.store);
       }
       const applied = await restoreFromChangelog({

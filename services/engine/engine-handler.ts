@@ -8,7 +8,7 @@ import type { OutgoingRecord, PartitionHandler } from '../shared/stream/partitio
 import type { StateTransaction } from '../shared/stream/state-transaction.ts';
 import type { EngineConfig } from './config.ts';
 import type { EngineMetrics } from './engine-metrics.ts';
-import { RecipientState } from './recipient-state.ts';
+import { ENGINE_KEYS, RecipientState } from './recipient-state.ts';
 import { SendTimeDecider, toDecisionTrigger } from './send-time-decider.ts';
 
 /**
@@ -44,6 +44,16 @@ export class EngineHandler implements PartitionHandler {
     this.#clock = options.clock ?? Date.now;
     this.#state = new RecipientState(options.config);
     this.#decider = new SendTimeDecider(options.config, this.#state.params);
+  }
+
+  /** Records are keyed by recipient id (the contract): their state can be read ahead per batch. */
+  stateKeys(topic: string, message: KafkaMessage): readonly string[] {
+    const recipientId = message.key?.toString('utf8');
+    if (!recipientId) return [];
+    const { topics } = this.#config.common;
+    if (topic === topics.engagement) return [ENGINE_KEYS.recipient(recipientId), ENGINE_KEYS.recentIds(recipientId)];
+    if (topic === topics.triggers) return [ENGINE_KEYS.recipient(recipientId)];
+    return [];
   }
 
   async handle(topic: string, message: KafkaMessage, tx: StateTransaction, emit: (record: OutgoingRecord) => void): Promise<void> {

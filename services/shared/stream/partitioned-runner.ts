@@ -17,6 +17,8 @@ export interface OutgoingRecord {
 export interface PartitionHandler {
   /** Throw an InputError for records that belong in the dead-letter topic; any other error is retried. */
   handle(topic: string, message: KafkaMessage, tx: StateTransaction, emit: (record: OutgoingRecord) => void): Promise<void>;
+  /** The store keys a record will read, if known from its key alone: a batch's reads become one. */
+  stateKeys?(topic: string, message: KafkaMessage): readonly string[];
   /** Called before the batch's state is committed: write back state kept decoded in memory. */
   beforeCommit?(tx: StateTransaction): void;
   /** Called when a batch failed and its changes were discarded: drop state kept in memory. */
@@ -336,6 +338,14 @@ export class PartitionedRunner {
     let deadLettered = 0;
     const hitsBefore = owned.cache.hits;
     const missesBefore = owned.cache.misses;
+    if (handler.stateKeys) {
+      const keys = new Set<string>();
+      for (const message of messages) {
+        if (Number(message.offset) < firstUnapplied) continue;
+        for (const key of handler.stateKeys(topic, message)) keys.add(key);
+      }
+      await tx.prefetch(keys);
+    }
     for (const message of messages) {
       if (!isRunning() || isStale() || owned.revoked) break;
       const offset = Number(message.offset);

@@ -36,6 +36,11 @@ export class CleanCache {
     }
   }
 
+  /** Whether the key is cached (present or known absent), without counting a hit or miss. */
+  has(key: string): boolean {
+    return this.#entries.has(key);
+  }
+
   forget(key: string): void {
     this.#entries.delete(key);
   }
@@ -73,6 +78,18 @@ export class StateTransaction {
     const value = await this.#store.get(key);
     this.#cache.remember(key, value ?? null);
     return value;
+  }
+
+  /**
+   * Reads the keys that are neither dirty nor cached in one LevelDB call and caches them, so the
+   * records of a batch then read from memory instead of one asynchronous read each.
+   */
+  async prefetch(keys: Iterable<string>): Promise<void> {
+    const missing: string[] = [];
+    for (const key of keys) if (!this.dirty.has(key) && !this.#cache.has(key)) missing.push(key);
+    if (missing.length === 0) return;
+    const values = await this.#store.getMany(missing);
+    missing.forEach((key, index) => this.#cache.remember(key, values[index] ?? null));
   }
 
   put(key: string, value: Buffer): void {

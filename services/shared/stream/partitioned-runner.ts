@@ -328,9 +328,13 @@ export class PartitionedRunner {
     isStale: () => boolean,
   ): Promise<void> {
     const { handler, deadLetters, logger } = this.#options;
-    const tx = new StateTransaction(store, owned.cache);
-    const outputs: OutgoingRecord[] = [];
-    const emit = (record: OutgoingRecord) => outputs.push(record);
+    let tx = new StateTransaction(store, owned.cache);
+    let outputs: OutgoingRecord[] = [];
+    let outputBytes = 0;
+    const emit = (record: OutgoingRecord) => {
+      outputs.push(record);
+      outputBytes += (record.message.value?.length ?? 0) + 64;
+    };
     const firstUnapplied = store.nextOffset(topic);
     let nextOffset: number | null = null;
     let applied = 0;
@@ -346,6 +350,23 @@ export class PartitionedRunner {
       }
       await tx.prefetch(keys);
     }
+    // One commit = one atomic changelog record batch: restore must never see part of a commit,
+    // and the broker refuses record batches over max.message.bytes (1 MiB by default). A fetched
+    // batch that changes more state than SUB_BATCH_BYTES is committed in several steps.
+    const commitSoFar = async () => {
+      if (nextOffset === null) return;
+      handler.beforeCommit?.(tx);
+      await this.#commit(store, tx, outputs, { [topic]: nextOffset });
+      if (applied > 0) this.#metrics.records.inc({ topic, outcome: 'applied' }, applied);
+      if (deadLettered > 0) this.#metrics.records.inc({ topic, outcome: 'dead_lettered' }, deadLettered);
+      applied = 0;
+      deadLettered = 0;
+      handler.afterCommit?.(store.partition);
+      tx = new StateTransaction(store, owned.cache);
+      outputs = [];
+      outputBytes = 0;
+      nextOffset = null;
+    };
     for (const message of messages) {
       if (!isRunning() || isStale() || owned.revoked) break;
       const offset = Number(message.offset);
@@ -366,16 +387,12 @@ export class PartitionedRunner {
         logger.warn({ topic, partition: store.partition, offset: message.offset, code: error.code, reason: errorMessage(error) }, 'record dead-lettered');
       }
       nextOffset = offset + 1;
+      if (tx.bytes + outputBytes > SUB_BATCH_BYTES) await commitSoFar();
     }
     this.#metrics.cacheHits.inc(owned.cache.hits - hitsBefore);
     this.#metrics.cacheMisses.inc(owned.cache.misses - missesBefore);
     if (skipped > 0) this.#metrics.records.inc({ topic, outcome: 'replay_skipped' }, skipped);
-    if (nextOffset === null) return;
-    handler.beforeCommit?.(tx);
-    await this.#commit(store, tx, outputs, { [topic]: nextOffset });
-    if (applied > 0) this.#metrics.records.inc({ topic, outcome: 'applied' }, applied);
-    if (deadLettered > 0) this.#metrics.records.inc({ topic, outcome: 'dead_lettered' }, deadLettered);
-    handler.afterCommit?.(store.partition);
+    await commitSoFar();
   }
 
   /** Outputs and changelog first (at least once), then state and offsets in one atomic batch. */
@@ -388,16 +405,14 @@ export class PartitionedRunner {
       list.push(output.message);
       topicMessages.set(output.topic, list);
     }
-    if (changelog.length > 0) topicMessages.set(this.#options.changelogTopic, changelog);
-    // One fetched batch can change megabytes of state; the broker refuses a request whose record
-    // batch exceeds max.message.bytes (1 MiB by default), so the records go in ordered chunks.
-    // Only this instance writes this changelog partition, so its chunks land contiguously.
+    // Outputs may span several requests; the changelog of one commit goes in one request, so it
+    // lands as one record batch: all of it or none (restore replays whole commits only).
+    for (const chunk of requestChunks(topicMessages, MAX_REQUEST_BYTES)) await producer.sendBatch({ topicMessages: chunk });
     let changelogNext: number | undefined;
-    for (const chunk of requestChunks(topicMessages, MAX_REQUEST_BYTES)) {
-      const results = await producer.sendBatch({ topicMessages: chunk });
-      const sent = chunk.find((entry) => entry.topic === this.#options.changelogTopic)?.messages.length ?? 0;
+    if (changelog.length > 0) {
+      const results = await producer.sendBatch({ topicMessages: [{ topic: this.#options.changelogTopic, messages: changelog }] });
       const result = results.find((candidate) => candidate.topicName === this.#options.changelogTopic && candidate.partition === store.partition);
-      if (sent > 0 && result?.baseOffset !== undefined) changelogNext = Number(result.baseOffset) + sent;
+      if (result?.baseOffset !== undefined) changelogNext = Number(result.baseOffset) + changelog.length;
     }
     await store.commit({ puts: tx.dirty, offsets, ...(changelogNext !== undefined ? { changelogNext } : {}) }, this.#options.syncWrites ?? false);
     tx.settle();
@@ -421,6 +436,11 @@ export class PartitionedRunner {
 
 /** Bytes per produce request, well under the broker's default max.message.bytes of 1 MiB. */
 const MAX_REQUEST_BYTES = 512 * 1024;
+/**
+ * State and output bytes after which a fetched batch is committed in steps: its changelog (plus
+ * the aggregates written back at commit) stays one record batch under the broker's limit.
+ */
+const SUB_BATCH_BYTES = 256 * 1024;
 /** Per-record overhead of the record format, roughly (headers, varints, attributes). */
 const RECORD_OVERHEAD_BYTES = 32;
 

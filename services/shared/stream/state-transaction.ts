@@ -64,6 +64,8 @@ export class StateTransaction {
   readonly #store: PartitionStore;
   readonly #cache: CleanCache;
   readonly dirty = new Map<string, Buffer | null>();
+  /** Bytes written so far (an upper bound of the changelog this transaction produces). */
+  bytes = 0;
 
   constructor(store: PartitionStore, cache: CleanCache) {
     this.partition = store.partition;
@@ -94,10 +96,12 @@ export class StateTransaction {
 
   put(key: string, value: Buffer): void {
     this.dirty.set(key, value);
+    this.bytes += key.length + value.length;
   }
 
   delete(key: string): void {
     this.dirty.set(key, null);
+    this.bytes += key.length;
   }
 
   /** Direct access for range scans (e.g. a recipient's pending sends); sees committed data only. */
@@ -109,5 +113,6 @@ export class StateTransaction {
   settle(): void {
     for (const [key, value] of this.dirty) this.#cache.remember(key, value);
     this.dirty.clear();
+    this.bytes = 0;
   }
 }

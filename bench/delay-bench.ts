@@ -8,6 +8,7 @@
  * needs STO_KAFKA_BROKERS and STO_SCHEMA_REGISTRY_URL of a running stack (infra/stack.sh start).
  */
 import { readdir, readFile, stat } from 'node:fs/promises';
+import { SeededRandom } from '../services/simulator/seeded-random.ts';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import kafkajs, { type Kafka, type Message } from 'kafkajs';
@@ -37,14 +38,8 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Deterministic uniform numbers in [0, 1), so every run spreads its schedule the same way. */
 function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-  };
+  const random = new SeededRandom(['delay-bench', seed]);
+  return () => random.next();
 }
 
 interface DelayRun {

@@ -16,6 +16,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Kafka } from 'kafkajs';
 import { ChildService } from '../services/demo/child-service.ts';
+import { SeededRandom } from '../services/simulator/seeded-random.ts';
 import type { EngagementEvent, ScheduledSend, SendTrigger } from '../services/shared/contracts/record-types.ts';
 import { createSchemaRegistryClient, SchemaCodec } from '../services/shared/contracts/schema-codec.ts';
 import { valueSubject } from '../services/shared/contracts/schema-files.ts';
@@ -38,16 +39,10 @@ export interface EngineBenchOptions {
   quick?: boolean;
 }
 
-/** Small seeded PRNG (mulberry32): the population is the same on every run. */
+/** Seeded uniform numbers in [0, 1): the population is the same on every run. */
 function prng(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
+  const random = new SeededRandom(['bench', seed]);
+  return () => random.next();
 }
 
 /**

@@ -10,8 +10,10 @@ export async function ensureTopics(admin: Admin, specs: TopicSpec[]): Promise<{ 
   const existingNames = new Set(await admin.listTopics());
   const missing = specs.filter((spec) => !existingNames.has(spec.name));
   if (missing.length > 0) {
+    // kafkajs' own waitForLeaders can wait without end on a busy broker; wait here, bounded.
     await admin.createTopics({
-      waitForLeaders: true,
+      waitForLeaders: false,
+      timeout: 30_000,
       topics: missing.map((spec) => ({
         topic: spec.name,
         numPartitions: spec.partitions,
@@ -20,6 +22,7 @@ export async function ensureTopics(admin: Admin, specs: TopicSpec[]): Promise<{ 
       })),
     });
   }
+  if (missing.length > 0) await waitForLeaders(admin, missing.map((spec) => spec.name), LEADER_WAIT_MS);
   const present = specs.filter((spec) => existingNames.has(spec.name));
   if (present.length > 0) {
     const metadata = await admin.fetchTopicMetadata({ topics: present.map((spec) => spec.name) });
@@ -34,4 +37,21 @@ export async function ensureTopics(admin: Admin, specs: TopicSpec[]): Promise<{ 
     }
   }
   return { created: missing.map((spec) => spec.name), existing: present.map((spec) => spec.name) };
+}
+
+const LEADER_WAIT_MS = 60_000;
+
+/** Until every partition of `topics` has a leader; a clear error after `timeoutMs`. */
+async function waitForLeaders(admin: Admin, topics: string[], timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const metadata = await admin.fetchTopicMetadata({ topics }).catch(() => null);
+    const ready = metadata !== null && topics.every((name) => {
+      const topic = metadata.topics.find((candidate) => candidate.name === name);
+      return topic !== undefined && topic.partitions.length > 0 && topic.partitions.every((partition) => partition.leader >= 0);
+    });
+    if (ready) return;
+    if (Date.now() > deadline) throw new Error(`created topics have no partition leaders after ${timeoutMs / 1000} s: ${topics.join(', ')}`);
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
 }

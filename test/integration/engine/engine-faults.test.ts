@@ -147,8 +147,15 @@ describe('engine state under faults equals a fault-free replay', () => {
       const response = await fetch(`http://127.0.0.1:${service.adminPort}/readyz`);
       return ((await response.json()) as { owned: number[] }).owned;
     };
-    const ownedByA = await owned(a.service);
-    const ownedByC = await owned(c.service);
+    // Ready members may still be finishing a rebalance: wait until ownership has settled.
+    let ownedByA: number[] = [];
+    let ownedByC: number[] = [];
+    const settled = async () => {
+      ownedByA = await owned(a.service);
+      ownedByC = await owned(c.service);
+      return [...ownedByA, ...ownedByC].sort().join(',') === '0,1,2,3,4,5';
+    };
+    await waitUntil(settled, 60_000, 'partition ownership settles').catch(() => undefined);
     expect([...ownedByA, ...ownedByC].sort()).toEqual([0, 1, 2, 3, 4, 5]);
     await a.service.stop();
     await c.service.stop();

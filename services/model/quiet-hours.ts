@@ -50,7 +50,11 @@ export function firstAllowedAtOrAfter(fromMs: number, zone: ZoneRef, quietHours:
   let candidate = fromMs;
   for (let attempt = 0; attempt < MAX_DEFERRALS; attempt += 1) {
     if (!isQuiet(candidate, offsets, quietHours)) return candidate;
-    candidate = nextLocalMinuteAtOrAfter(candidate, quietHours.endMinute, offsets);
+    let next = nextLocalMinuteAtOrAfter(candidate, quietHours.endMinute, offsets);
+    // The end reading fell in a DST gap that ends exactly here (e.g. 00:00 on a day that starts
+    // at 01:00): look for the next day's reading instead of standing still.
+    if (next <= candidate) next = nextLocalMinuteAtOrAfter(candidate + 60_000, quietHours.endMinute, offsets);
+    candidate = next;
   }
   throw new RangeError(`no allowed minute after ${fromMs} in ${offsets.name} for quiet hours ${quietHours.startMinute}-${quietHours.endMinute}`);
 }

@@ -86,4 +86,10 @@ describe('quiet hours', () => {
       { numRuns: 120 },
     );
   });
+
+  it('finds the next day when the end of quiet hours falls in a DST gap that ends at the start instant (Havana, 2024-03-10)', () => {
+    const start = 1_710_046_800_000; // 05:00Z: Havana jumps from 00:00 CST to 01:00 CDT
+    const allowed = firstAllowedAtOrAfter(start, 'America/Havana', { startMinute: 1, endMinute: 0 });
+    expect(new Date(allowed).toISOString()).toBe('2024-03-11T04:00:00.000Z');
+  });
 });

@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createWriteStream, type WriteStream } from 'node:fs';
+import { createWriteStream, readFileSync, type WriteStream } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -59,6 +59,17 @@ export class ChildService {
     }
   }
 
+  /** The last lines the child wrote, for an error message (empty without a log file). */
+  #logTail(lines = 15): string {
+    if (!this.#logPath) return '';
+    try {
+      const text = readFileSync(this.#logPath, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
+      return `\nlast lines of ${this.#logPath}:\n${text}`;
+    } catch {
+      return '';
+    }
+  }
+
   async ready(): Promise<boolean> {
     return (await this.#get('/readyz'))?.status === 200;
   }
@@ -67,7 +78,10 @@ export class ChildService {
     const deadline = Date.now() + timeoutMs;
     while (!(await this.ready())) {
       if (!this.running) throw new Error(`${this.name} exited (code ${this.#child?.exitCode}, signal ${this.#child?.signalCode}) before it was ready${this.#logPath ? ` (log: ${this.#logPath})` : ''}`);
-      if (Date.now() > deadline) throw new Error(`${this.name} not ready after ${timeoutMs} ms`);
+      if (Date.now() > deadline) {
+        const readyz = (await this.#get('/readyz'))?.body ?? 'no answer';
+        throw new Error(`${this.name} not ready after ${timeoutMs} ms; /readyz: ${readyz}${this.#logTail()}`);
+      }
       await new Promise((resolve) => setTimeout(resolve, 250));
     }
   }

@@ -18,8 +18,28 @@ export function createSchemaRegistryClient(config: RegistryConfig): SchemaRegist
     host: config.url,
     clientId: 'sto',
     ...(config.username ? { auth: { username: config.username, password: config.password ?? '' } } : {}),
-    retry: { retries: 2, initialRetryTimeInSecs: 0.1, maxRetryTimeInSecs: 1 },
+    // A request the registry never answers must not hang a service (or a restore) forever: each
+    // request times out after STO_SCHEMA_REGISTRY_TIMEOUT_MS and is retried like a 5xx.
+    retry: { retries: 3, initialRetryTimeInSecs: 0.1, maxRetryTimeInSecs: 1, validateRetry: retriable },
+    middlewares: [requestTimeout(config.timeoutMs)],
   });
+}
+
+// The registry client's own mappersmith types (mappersmith is its dependency, not ours).
+type ClientArgs = ConstructorParameters<typeof SchemaRegistry>[0];
+type Middleware = NonNullable<ClientArgs['middlewares']>[number];
+type Response = Parameters<NonNullable<NonNullable<ClientArgs['retry']>['validateRetry']>>[0];
+
+function requestTimeout(timeoutMs: number): Middleware {
+  return () => ({
+    async prepareRequest(next) {
+      return (await next()).enhance({ timeout: timeoutMs });
+    },
+  });
+}
+
+function retriable(response: Response): boolean {
+  return response.status() >= 500 || response.errors.some((error) => typeof error === 'object' && error?.name === 'TimeoutError');
 }
 
 /**

@@ -51,8 +51,7 @@ export class EngineHandler implements PartitionHandler {
     const recipientId = message.key?.toString('utf8');
     if (!recipientId) return [];
     const { topics } = this.#config.common;
-    if (topic === topics.engagement) return [ENGINE_KEYS.recipient(recipientId), ENGINE_KEYS.recentIds(recipientId)];
-    if (topic === topics.triggers) return [ENGINE_KEYS.recipient(recipientId)];
+    if (topic === topics.engagement || topic === topics.triggers) return [ENGINE_KEYS.recipient(recipientId)];
     return [];
   }
 

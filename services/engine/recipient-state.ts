@@ -6,10 +6,11 @@ import { DEFAULT_MODEL_PARAMS, type ModelParams } from '../model/score.ts';
 import { localSlotOf, resolveZone } from '../model/time/zones.ts';
 import type { EngineConfig } from './config.ts';
 import { RecentEventIds } from './recent-event-ids.ts';
+import { decodeRecipient, encodeRecipient, type RecipientRecord } from './recipient-record.ts';
 
 export const ENGINE_KEYS = {
+  /** The recipient's counters and recent event ids (services/engine/recipient-record.ts). */
   recipient: (recipientId: string) => `r:${recipientId}`,
-  recentIds: (recipientId: string) => `d:${recipientId}`,
   global: 'a:global',
   cohort: (zone: string) => `a:zone:${zone}`,
 } as const;
@@ -72,6 +73,11 @@ export class RecipientState {
     return bytes ? decodeProfile(bytes) : null;
   }
 
+  async #loadRecipient(recipientId: string, tx: StateTransaction): Promise<RecipientRecord | null> {
+    const bytes = await tx.get(ENGINE_KEYS.recipient(recipientId));
+    return bytes ? decodeRecipient(bytes) : null;
+  }
+
   #signalOf(event: EngagementEvent): Signal | null {
     switch (event.eventType) {
       case 'SEND':
@@ -106,16 +112,14 @@ export class RecipientState {
       if (event.occurredAt < recordTimestamp - this.#config.lookBackMs) return { outcome: 'too_old', signal: label };
       if (event.occurredAt > recordTimestamp + this.#config.maxFutureMs) return { outcome: 'too_new', signal: label };
     }
-    const profileKey = ENGINE_KEYS.recipient(event.recipientId);
-    const profile = (await this.#load(profileKey, tx)) ?? emptyProfile();
+    const record = (await this.#loadRecipient(event.recipientId, tx)) ?? { profile: emptyProfile(), recent: RecentEventIds.empty() };
+    const { profile, recent } = record;
     let zone = profile.timeZone ?? this.#config.defaultTimeZone;
     if (event.timeZone) {
       const resolved = resolveZone(event.timeZone);
       if (!resolved.ok) throw new InputError(ErrorCode.INVALID_FIELD, `timeZone: ${resolved.reason}`);
       zone = resolved.zone;
     }
-    const idsKey = ENGINE_KEYS.recentIds(event.recipientId);
-    const recent = RecentEventIds.decode(await tx.get(idsKey));
     if (recent.seenOrRecord(event.eventId, event.occurredAt, this.#config.dedupWindowMs, this.#config.dedupMaxIds)) {
       return { outcome: 'duplicate', signal: label };
     }
@@ -123,8 +127,7 @@ export class RecipientState {
     const input = { slot: slot.hourOfWeek, channel: event.channel, signal, atMs: event.occurredAt, localDay: slot.localDay };
     const { firstOfDay } = applyEngagement(profile, input, this.params);
     if (event.timeZone) profile.timeZone = zone;
-    tx.put(profileKey, Buffer.from(encodeProfile(profile)));
-    tx.put(idsKey, recent.encode());
+    tx.put(ENGINE_KEYS.recipient(event.recipientId), encodeRecipient(record));
     for (const key of [ENGINE_KEYS.cohort(zone), ENGINE_KEYS.global]) {
       const aggregate = await this.#aggregate(key, tx);
       applyEngagement(aggregate.profile, { ...input, firstOfDay }, this.#aggregateParams);
@@ -134,7 +137,7 @@ export class RecipientState {
   }
 
   async evidenceFor(recipientId: string, zone: string | null, tx: StateTransaction): Promise<RecipientEvidence> {
-    const profile = (await this.#load(ENGINE_KEYS.recipient(recipientId), tx)) ?? emptyProfile();
+    const profile = (await this.#loadRecipient(recipientId, tx))?.profile ?? emptyProfile();
     const cohortZone = zone ?? profile.timeZone;
     return {
       profile,
@@ -146,8 +149,8 @@ export class RecipientState {
   /** Removes the recipient and their contribution to the aggregates; returns the keys removed. */
   async erase(recipientId: string, tx: StateTransaction): Promise<string[]> {
     const profileKey = ENGINE_KEYS.recipient(recipientId);
-    const profile = await this.#load(profileKey, tx);
-    const removed = [profileKey, ENGINE_KEYS.recentIds(recipientId)];
+    const profile = (await this.#loadRecipient(recipientId, tx))?.profile;
+    const removed = [profileKey];
     if (profile) {
       const cohortKeys = profile.timeZone ? [ENGINE_KEYS.cohort(profile.timeZone)] : [ENGINE_KEYS.cohort(this.#config.defaultTimeZone)];
       for (const key of [...cohortKeys, ENGINE_KEYS.global]) {

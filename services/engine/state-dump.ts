@@ -1,5 +1,6 @@
 import { readdir } from 'node:fs/promises';
 import { decodeProfile, cellParts } from '../model/profile.ts';
+import { decodeRecipient } from './recipient-record.ts';
 import { PartitionStore } from '../shared/stream/partition-store.ts';
 
 export interface DumpLine {
@@ -42,7 +43,7 @@ export async function dumpStore(store: PartitionStore): Promise<DumpLine[]> {
     {
       for await (const [key, value] of store.entries({ gte: 'a:', lt: 's' })) {
         if (!key.startsWith('r:') && !key.startsWith('a:')) continue;
-        const profile = decodeProfile(value);
+        const profile = key.startsWith('r:') ? decodeRecipient(value).profile : decodeProfile(value);
         const name = key.startsWith('a:') ? `p${partition}/${key}` : key;
         const cells = [...profile.cells.entries()]
           .map(([index, cellValue]): [string, number] => {

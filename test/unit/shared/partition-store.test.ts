@@ -53,12 +53,17 @@ describe('partition store', () => {
     expect(cache.hits).toBe(2);
   });
 
-  it('bounds the clean cache', () => {
-    const cache = new CleanCache(2);
-    cache.remember('a', null);
-    cache.remember('b', null);
-    cache.remember('c', null);
-    expect(cache.size).toBe(2);
-    expect(cache.lookup('a')).toBeUndefined();
+  it('bounds the clean cache, evicting the least recently used first', () => {
+    const cache = new CleanCache(32);
+    for (let i = 0; i < 32; i++) cache.remember(`k${i}`, null);
+    expect(cache.lookup('k0')).toBeNull(); // used: now the most recent
+    for (let i = 32; i < 1_000; i++) {
+      cache.remember(`k${i}`, null);
+      expect(cache.size).toBeLessThanOrEqual(32);
+      if (i === 32) expect(cache.has('k0') && !cache.has('k1')).toBe(true);
+    }
+    expect(cache.size).toBeGreaterThanOrEqual(30);
+    for (let i = 999; i > 999 - 30; i--) expect(cache.has(`k${i}`), `k${i}`).toBe(true);
+    expect(cache.has('k0')).toBe(false);
   });
 });

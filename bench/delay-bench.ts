@@ -11,7 +11,8 @@ import { readdir, readFile, stat } from 'node:fs/promises';
 import { SeededRandom } from '../services/simulator/seeded-random.ts';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import kafkajs, { type Kafka, type Message } from 'kafkajs';
+import type { Kafka, Message } from 'kafkajs';
+import { ConfigResourceTypes } from '../services/shared/kafka/kafkajs.ts';
 import { ChildService } from '../services/demo/child-service.ts';
 import type { TopicsConfig } from '../services/shared/config/common-config.ts';
 import type { ReadySend } from '../services/shared/contracts/record-types.ts';
@@ -82,7 +83,7 @@ async function startDelayRun(label: keyof typeof ADMIN_PORTS, options: { changel
     try {
       await admin.alterConfigs({
         validateOnly: false,
-        resources: [{ type: kafkajs.ConfigResourceTypes.TOPIC, name: topics.delayChangelog, configEntries: [{ name: 'max.message.bytes', value: String(options.changelogMaxMessageBytes) }] }],
+        resources: [{ type: ConfigResourceTypes.TOPIC, name: topics.delayChangelog, configEntries: [{ name: 'max.message.bytes', value: String(options.changelogMaxMessageBytes) }] }],
       });
     } finally {
       await admin.disconnect();

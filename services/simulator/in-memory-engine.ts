@@ -1,4 +1,4 @@
-import { Partitioners } from 'kafkajs';
+import { Partitioners } from '../shared/kafka/kafkajs.ts';
 import { MemoryLevel } from 'memory-level';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';

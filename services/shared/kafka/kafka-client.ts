@@ -1,5 +1,7 @@
 import { readFileSync } from 'node:fs';
-import { Kafka, logLevel as KafkaLogLevel, type KafkaConfig as KafkaJsConfig, type SASLOptions } from 'kafkajs';
+import type { Kafka as KafkaClient, KafkaConfig as KafkaJsConfig, SASLOptions } from 'kafkajs';
+import { linearGroupingInstalled } from './kafkajs-grouping.ts';
+import { Kafka, logLevel as KafkaLogLevel } from './kafkajs.ts';
 import type { KafkaConfig } from '../config/common-config.ts';
 import { ErrorCode, StoError, errorMessage } from '../errors.ts';
 import type { Logger } from '../logger.ts';
@@ -35,7 +37,8 @@ export function kafkaClientOptions(config: KafkaConfig, logger: Logger): KafkaJs
   };
 }
 
-export function createKafka(config: KafkaConfig, logger: Logger): Kafka {
+export function createKafka(config: KafkaConfig, logger: Logger): KafkaClient {
+  if (!linearGroupingInstalled) logger.warn('kafkajs loaded before services/shared/kafka/kafkajs.ts: large produce requests group their messages in quadratic time');
   // kafkajs >= 2 already uses the Java-compatible murmur2 partitioner by default.
   process.env.KAFKAJS_NO_PARTITIONER_WARNING ??= '1';
   return new Kafka(kafkaClientOptions(config, logger));

@@ -1,4 +1,5 @@
-import { AssignerProtocol, type PartitionAssigner } from 'kafkajs';
+import type { PartitionAssigner } from 'kafkajs';
+import { AssignerProtocol } from '../kafka/kafkajs.ts';
 
 export const CO_PARTITIONED_ASSIGNER = 'StoCoPartitionedAssigner';
 

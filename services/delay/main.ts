@@ -11,6 +11,7 @@ import { PartitionedRunner } from '../shared/stream/partitioned-runner.ts';
 import { compileDelayConfig, type DelayConfig } from './config.ts';
 import { DelayHandler } from './delay-handler.ts';
 import { DelayMetrics } from './delay-metrics.ts';
+import { tunedLevelFactory } from '../shared/stream/partition-store.ts';
 
 /** The delay service's composition root. */
 async function main(config: Readonly<DelayConfig>): Promise<void> {
@@ -46,6 +47,7 @@ async function main(config: Readonly<DelayConfig>): Promise<void> {
     topics: [topics.scheduled, topics.erasure],
     changelogTopic: topics.delayChangelog,
     stateDir: config.common.stateDir,
+    levelFactory: tunedLevelFactory(config.common.store),
     cacheEntries: config.cacheEntries,
     handler,
     deadLetters,

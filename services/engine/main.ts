@@ -11,6 +11,7 @@ import { PartitionedRunner } from '../shared/stream/partitioned-runner.ts';
 import { compileEngineConfig, type EngineConfig } from './config.ts';
 import { EngineHandler } from './engine-handler.ts';
 import { EngineMetrics } from './engine-metrics.ts';
+import { tunedLevelFactory } from '../shared/stream/partition-store.ts';
 
 /** The engine's composition root: config, logger, metrics, clients, stores, wiring, signals. */
 async function main(config: Readonly<EngineConfig>): Promise<void> {
@@ -48,6 +49,7 @@ async function main(config: Readonly<EngineConfig>): Promise<void> {
     topics: [topics.engagement, topics.triggers, topics.erasure],
     changelogTopic: topics.engineChangelog,
     stateDir: config.common.stateDir,
+    levelFactory: tunedLevelFactory(config.common.store),
     cacheEntries: config.cacheEntries,
     handler,
     deadLetters,

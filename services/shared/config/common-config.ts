@@ -19,6 +19,13 @@ export interface KafkaConfig {
   requestTimeoutMs: number;
 }
 
+export interface StoreTuning {
+  blockCacheBytes: number;
+  writeBufferBytes: number;
+}
+
+const MIB = 1024 * 1024;
+
 export interface RegistryConfig {
   url: string;
   username: string | null;
@@ -44,6 +51,8 @@ export interface CommonConfig {
   adminHost: string;
   logLevel: LogLevel;
   stateDir: string;
+  /** LevelDB memory per partition store: block cache and write buffer (memtable), in bytes. */
+  store: StoreTuning;
   /** Records larger than this go to the dead-letter topic (OVERSIZE). */
   maxRecordBytes: number;
 }
@@ -125,6 +134,10 @@ export function readCommonConfig(env: EnvReader, service: string, defaultAdminPo
     adminHost: env.string('STO_ADMIN_HOST', '127.0.0.1'),
     logLevel: env.oneOf('STO_LOG_LEVEL', 'info', LOG_LEVELS),
     stateDir: env.string('STO_STATE_DIR', `.state/${service}`),
+    store: {
+      blockCacheBytes: env.integer('STO_STATE_BLOCK_CACHE_MB', 32, 1, 65_536) * MIB,
+      writeBufferBytes: env.integer('STO_STATE_WRITE_BUFFER_MB', 16, 1, 4_096) * MIB,
+    },
     maxRecordBytes: env.integer('STO_MAX_RECORD_BYTES', 1_000_000, 1_024, 100_000_000),
   };
 }

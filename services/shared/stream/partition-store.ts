@@ -2,6 +2,7 @@ import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { AbstractLevel } from 'abstract-level';
 import { ClassicLevel } from 'classic-level';
+import type { StoreTuning } from '../config/common-config.ts';
 import { ErrorCode, StoError } from '../errors.ts';
 
 export type LevelDb = AbstractLevel<string | Buffer | Uint8Array, string, Buffer>;
@@ -12,8 +13,18 @@ const META = '\x00meta:';
 const OFFSET_KEY = (topic: string) => `${META}offset:${topic}`;
 const CHANGELOG_NEXT_KEY = `${META}changelog-next`;
 
-export const classicLevelFactory: LevelFactory = (location) =>
-  new ClassicLevel<string, Buffer>(location, { keyEncoding: 'utf8', valueEncoding: 'buffer' }) as unknown as LevelDb;
+/** LevelDB's own defaults (8 MiB block cache, 4 MiB write buffer) unless tuned. */
+export function classicLevelFactory(location: string, tuning?: StoreTuning): LevelDb {
+  return new ClassicLevel<string, Buffer>(location, {
+    keyEncoding: 'utf8',
+    valueEncoding: 'buffer',
+    ...(tuning ? { cacheSize: tuning.blockCacheBytes, writeBufferSize: tuning.writeBufferBytes } : {}),
+  }) as unknown as LevelDb;
+}
+
+export function tunedLevelFactory(tuning: StoreTuning): LevelFactory {
+  return (location) => classicLevelFactory(location, tuning);
+}
 
 export interface StoreCommit {
   /** Data keys to write (Buffer) or delete (null). */

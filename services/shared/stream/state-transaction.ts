@@ -51,6 +51,15 @@ export class CleanCache {
     return this.#entries.has(key);
   }
 
+  /** Marks a cached key as just used (so a batch about to read it does not see it evicted); false when absent. */
+  touch(key: string): boolean {
+    const value = this.#entries.get(key);
+    if (value === undefined) return false;
+    this.#entries.delete(key);
+    this.#entries.set(key, value);
+    return true;
+  }
+
   forget(key: string): void {
     this.#entries.delete(key);
   }
@@ -98,7 +107,7 @@ export class StateTransaction {
    */
   async prefetch(keys: Iterable<string>): Promise<void> {
     const missing: string[] = [];
-    for (const key of keys) if (!this.dirty.has(key) && !this.#cache.has(key)) missing.push(key);
+    for (const key of keys) if (!this.dirty.has(key) && !this.#cache.touch(key)) missing.push(key);
     if (missing.length === 0) return;
     const values = await this.#store.getMany(missing);
     missing.forEach((key, index) => this.#cache.remember(key, values[index] ?? null));

@@ -1,7 +1,7 @@
 import type { KafkaMessage } from 'kafkajs';
 import type { EngagementEvent, ErasureRequest, ReadySend, ScheduledSend, SendTrigger } from '../shared/contracts/record-types.ts';
 import type { SchemaCodec, Writer } from '../shared/contracts/schema-codec.ts';
-import { ErrorCode, InputError } from '../shared/errors.ts';
+import { ErrorCode, InputError, pureStep } from '../shared/errors.ts';
 import type { Logger } from '../shared/logger.ts';
 import type { PartitionStore } from '../shared/stream/partition-store.ts';
 import type { OutgoingRecord, PartitionHandler } from '../shared/stream/partitioned-runner.ts';
@@ -85,7 +85,7 @@ export class EngineHandler implements PartitionHandler {
     const invalid = this.#decider.validate(decisionTrigger);
     if (invalid) throw new InputError(ErrorCode.INVALID_FIELD, `invalid trigger ${trigger.triggerId}: ${invalid}`);
     const evidence = await this.#state.evidenceFor(trigger.recipientId, this.#decider.cohortZone(decisionTrigger), tx);
-    const decision = this.#decider.decide(decisionTrigger, evidence);
+    const decision = pureStep('the decision', () => this.#decider.decide(decisionTrigger, evidence));
     const { topics } = this.#config.common;
     const scheduled: ScheduledSend = {
       scheduleId: decision.scheduleId,

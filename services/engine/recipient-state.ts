@@ -1,5 +1,5 @@
 import type { EngagementEvent } from '../shared/contracts/record-types.ts';
-import { ErrorCode, InputError } from '../shared/errors.ts';
+import { ErrorCode, InputError, pureStep } from '../shared/errors.ts';
 import type { StateTransaction } from '../shared/stream/state-transaction.ts';
 import { applyEngagement, decodeProfile, emptyProfile, encodeProfile, mergeProfile, type Profile, type Signal } from '../model/profile.ts';
 import { DEFAULT_MODEL_PARAMS, type ModelParams } from '../model/score.ts';
@@ -123,9 +123,9 @@ export class RecipientState {
     if (recent.seenOrRecord(event.eventId, event.occurredAt, this.#config.dedupWindowMs, this.#config.dedupMaxIds)) {
       return { outcome: 'duplicate', signal: label };
     }
-    const slot = localSlotOf(event.occurredAt, zone);
+    const slot = pureStep('the local slot', () => localSlotOf(event.occurredAt, zone));
     const input = { slot: slot.hourOfWeek, channel: event.channel, signal, atMs: event.occurredAt, localDay: slot.localDay };
-    const { firstOfDay } = applyEngagement(profile, input, this.params);
+    const { firstOfDay } = pureStep('the counters update', () => applyEngagement(profile, input, this.params));
     if (event.timeZone) profile.timeZone = zone;
     tx.put(ENGINE_KEYS.recipient(event.recipientId), encodeRecipient(record));
     for (const key of [ENGINE_KEYS.cohort(zone), ENGINE_KEYS.global]) {

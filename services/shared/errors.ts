@@ -11,6 +11,8 @@ export const ErrorCode = {
   OVERSIZE: 'OVERSIZE',
   REGISTRY_UNAVAILABLE: 'REGISTRY_UNAVAILABLE',
   STORE_FAILURE: 'STORE_FAILURE',
+  /** The service's own pure code threw on this record (a defect): dead-lettered, not retried forever. */
+  PROCESSING_FAILED: 'PROCESSING_FAILED',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
@@ -49,4 +51,18 @@ export function isInputError(error: unknown): error is InputError {
 
 export function errorMessage(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
+}
+
+/**
+ * Runs a pure step on one record's input (no I/O). An exception there would repeat on every
+ * retry and block the partition for good, so it becomes an InputError (PROCESSING_FAILED) and
+ * the record goes to the dead-letter topic with its bytes, to be replayed once the defect is fixed.
+ */
+export function pureStep<T>(what: string, step: () => T): T {
+  try {
+    return step();
+  } catch (error) {
+    if (error instanceof StoError) throw error;
+    throw new InputError(ErrorCode.PROCESSING_FAILED, `${what} threw on this record: ${errorMessage(error)}`, error);
+  }
 }

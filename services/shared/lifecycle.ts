@@ -1,10 +1,15 @@
 import type { Logger } from './logger.ts';
 
+/** How long a graceful stop may take before the process exits anyway (under Kubernetes' default 30 s grace). */
+export const SHUTDOWN_GRACE_MS = 25_000;
+
 /**
- * Installs SIGTERM/SIGINT handlers that run `stop` once; a second signal forces exit.
+ * Installs SIGTERM/SIGINT handlers that run `stop` once; a second signal forces exit, and so
+ * does a stop that has not finished within `graceMs` (e.g. the broker is gone and leaving the
+ * group never completes). State needs no clean stop: store batches are atomic with their offsets.
  * Returns a function that removes the handlers.
  */
-export function installSignalHandlers(stop: () => Promise<void>, logger: Logger, exit: (code: number) => void = process.exit): () => void {
+export function installSignalHandlers(stop: () => Promise<void>, logger: Logger, exit: (code: number) => void = process.exit, graceMs = SHUTDOWN_GRACE_MS): () => void {
   let stopping = false;
   const onSignal = (signal: NodeJS.Signals): void => {
     if (stopping) {
@@ -14,9 +19,18 @@ export function installSignalHandlers(stop: () => Promise<void>, logger: Logger,
     }
     stopping = true;
     logger.info({ signal }, 'shutting down');
+    const force = setTimeout(() => {
+      logger.error({ graceMs }, 'shutdown did not finish in time: exiting without it');
+      exit(1);
+    }, graceMs);
+    force.unref();
     stop().then(
-      () => exit(0),
+      () => {
+        clearTimeout(force);
+        exit(0);
+      },
       (error: unknown) => {
+        clearTimeout(force);
         logger.error({ err: error }, 'shutdown failed');
         exit(1);
       },

@@ -135,8 +135,8 @@ export function readCommonConfig(env: EnvReader, service: string, defaultAdminPo
     logLevel: env.oneOf('STO_LOG_LEVEL', 'info', LOG_LEVELS),
     stateDir: env.string('STO_STATE_DIR', `.state/${service}`),
     store: {
-      blockCacheBytes: env.integer('STO_STATE_BLOCK_CACHE_MB', 32, 1, 65_536) * MIB,
-      writeBufferBytes: env.integer('STO_STATE_WRITE_BUFFER_MB', 16, 1, 4_096) * MIB,
+      blockCacheBytes: env.integer('STO_STATE_BLOCK_CACHE_MB', 8, 1, 65_536) * MIB,
+      writeBufferBytes: env.integer('STO_STATE_WRITE_BUFFER_MB', 4, 1, 4_096) * MIB,
     },
     maxRecordBytes: env.integer('STO_MAX_RECORD_BYTES', 1_000_000, 1_024, 100_000_000),
   };

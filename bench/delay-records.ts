@@ -3,6 +3,12 @@ import type { SchemaCodec, Writer } from '../services/shared/contracts/schema-co
 
 /** Digits of the numbered ids, fixed width so that every encoded record of a shape has the same layout. */
 const SCHEDULE_DIGITS = 16;
+
+export interface BenchMessage {
+  key: string;
+  value: Buffer;
+  headers: Record<string, string>;
+}
 const RECIPIENT_DIGITS = 10;
 
 const pad = (value: number, digits: number) => String(value).padStart(digits, '0');
@@ -77,7 +83,7 @@ export class ScheduledSendTemplates {
     return template;
   }
 
-  #patch(template: { bytes: Buffer; schedule: number; trigger: number; recipient: number }, index: number, recipient: number): { key: string; value: Buffer } {
+  #patch(template: { bytes: Buffer; schedule: number; trigger: number; recipient: number }, index: number, recipient: number): BenchMessage {
     const value = Buffer.allocUnsafe(template.bytes.length);
     template.bytes.copy(value);
     const id = pad(index, SCHEDULE_DIGITS);
@@ -85,11 +91,12 @@ export class ScheduledSendTemplates {
     value.write(id, template.trigger, 'latin1');
     const recipientDigits = pad(recipient, RECIPIENT_DIGITS);
     value.write(recipientDigits, template.recipient, 'latin1');
-    return { key: `rcp-${recipientDigits}`, value };
+    // The headers the engine puts on every scheduled send.
+    return { key: `rcp-${recipientDigits}`, value, headers: { 'sto-schedule-id': `sch-${id}`, 'sto-channel': 'EMAIL' } };
   }
 
   /** The framed record of send `index` to `recipient` at `sendAt`, keyed by its recipient id. */
-  async message(index: number, recipient: number, sendAt: number): Promise<{ key: string; value: Buffer }> {
+  async message(index: number, recipient: number, sendAt: number): Promise<BenchMessage> {
     return this.#patch(await this.#template(sendAt), index, recipient);
   }
 

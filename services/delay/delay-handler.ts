@@ -8,7 +8,7 @@ import type { OutgoingRecord, PartitionedRunner, PartitionHandler } from '../sha
 import type { StateTransaction } from '../shared/stream/state-transaction.ts';
 import type { DelayConfig } from './config.ts';
 import type { DelayMetrics } from './delay-metrics.ts';
-import { cancelPending, earliestDue, erasePending, pendingFrom, schedulePending, takeDue, type PendingSend } from './pending-sends.ts';
+import { cancelPending, earliestDue, erasePending, idKey, pendingFrom, schedulePending, takeDue, type PendingSend } from './pending-sends.ts';
 import { ReleaseTimer, type TimerApi } from './release-timer.ts';
 import { TokenBucket } from './token-bucket.ts';
 
@@ -66,6 +66,18 @@ export class DelayHandler implements PartitionHandler {
 
   #adjustAfterCommit(partition: number, delta: number): void {
     this.#uncommitted.set(partition, (this.#uncommitted.get(partition) ?? 0) + delta);
+  }
+
+  /**
+   * A scheduled send first reads its schedule id's entry (is it a replacement?). The engine puts
+   * the id in the `sto-schedule-id` header, so a batch's reads become one; records without the
+   * header read their entry one by one.
+   */
+  stateKeys(topic: string, message: KafkaMessage): readonly string[] {
+    if (topic !== this.#config.common.topics.scheduled) return [];
+    const header = message.headers?.['sto-schedule-id'];
+    const scheduleId = Buffer.isBuffer(header) ? header.toString('utf8') : typeof header === 'string' ? header : null;
+    return scheduleId ? [idKey(scheduleId)] : [];
   }
 
   async handle(topic: string, message: KafkaMessage, tx: StateTransaction): Promise<void> {

@@ -5,7 +5,7 @@ import type { StateTransaction } from '../shared/stream/state-transaction.ts';
 export function dueKey(sendAtMs: number, scheduleId: string): string {
   return `due:${String(Math.max(0, Math.floor(sendAtMs))).padStart(13, '0')}:${scheduleId}`;
 }
-const idKey = (scheduleId: string) => `id:${scheduleId}`;
+export const idKey = (scheduleId: string) => `id:${scheduleId}`;
 const recipientKey = (recipientId: string, scheduleId: string) => `rcpt:${recipientId}:${scheduleId}`;
 export const DUE_END = 'due:\xff';
 

@@ -30,6 +30,8 @@ export class DelayHandler implements PartitionHandler {
   readonly #pending = new Map<number, number>();
   /** Pending-count changes of the batch being consumed, applied only once its state is committed. */
   readonly #uncommitted = new Map<number, number>();
+  /** Partitions with a release running (or waiting for the partition), and whether to look again after it. */
+  readonly #releasing = new Map<number, { again: boolean }>();
   #runner: Pick<PartitionedRunner, 'runExclusive'> | null = null;
   #stopped = false;
 
@@ -132,8 +134,31 @@ export class DelayHandler implements PartitionHandler {
     if (store) void earliestDue({ store }).then((due) => this.#timer.arm(partition, due));
   }
 
-  /** Releases the partition's due sends in batches until none is due (or a rate limit holds). */
+  /**
+   * Releases the partition's due sends in batches until none is due (or a rate limit holds).
+   * Single flight per partition: a wake-up while a release is running or waiting for the
+   * partition only asks it to look again when it is done. Under load, releases grow instead of
+   * multiplying (each costs two produce round trips and a store batch), so lateness stays low.
+   */
   async releaseDueSends(partition: number): Promise<void> {
+    const running = this.#releasing.get(partition);
+    if (running) {
+      running.again = true;
+      return;
+    }
+    const flight = { again: false };
+    this.#releasing.set(partition, flight);
+    try {
+      do {
+        flight.again = false;
+        await this.#releaseOnce(partition, flight);
+      } while (flight.again && !this.#stopped);
+    } finally {
+      this.#releasing.delete(partition);
+    }
+  }
+
+  async #releaseOnce(partition: number, flight: { again: boolean }): Promise<void> {
     if (this.#stopped || !this.#runner) return;
     let retryInMs: number | null = null;
     let released = 0;
@@ -153,7 +178,8 @@ export class DelayHandler implements PartitionHandler {
       return;
     }
     if (released >= this.#config.releaseBatch) {
-      setImmediate(() => void this.releaseDueSends(partition));
+      // A full batch: more may be due. Look again at once (the partition lock lets consumption in between).
+      flight.again = true;
       return;
     }
     const store = this.#stores.get(partition);

@@ -30,9 +30,9 @@ export class DelayHandler implements PartitionHandler {
   readonly #pending = new Map<number, number>();
   /** Pending-count changes of the batch being consumed, applied only once its state is committed. */
   readonly #uncommitted = new Map<number, number>();
-  /** Partitions with a release running (or waiting for the partition), and whether to look again after it. */
-  readonly #releasing = new Map<number, { again: boolean }>();
-  #runner: Pick<PartitionedRunner, 'runExclusive'> | null = null;
+  /** Whether a release pass is running, and whether another one was asked for while it ran. */
+  readonly #flight = { running: false, again: false };
+  #runner: Pick<PartitionedRunner, 'runExclusiveMany'> | null = null;
   #stopped = false;
 
   constructor(options: {
@@ -50,14 +50,14 @@ export class DelayHandler implements PartitionHandler {
     this.#metrics = options.metrics;
     this.#logger = options.logger;
     this.#clock = options.clock;
-    this.#timer = new ReleaseTimer({ clock: options.clock, clockRate: options.config.clockSpeedup, ...(options.timers ? { timers: options.timers } : {}), fire: (partition) => void this.releaseDueSends(partition) });
+    this.#timer = new ReleaseTimer({ clock: options.clock, clockRate: options.config.clockSpeedup, ...(options.timers ? { timers: options.timers } : {}), fire: () => void this.releaseDueSends() });
     for (const channel of Object.keys(options.config.ratePerSecond) as Channel[]) {
       const rate = options.config.ratePerSecond[channel];
       if (rate > 0) this.#buckets.set(channel, new TokenBucket(rate, options.config.rateBurst, options.clock()));
     }
   }
 
-  attach(runner: Pick<PartitionedRunner, 'runExclusive'>): void {
+  attach(runner: Pick<PartitionedRunner, 'runExclusiveMany'>): void {
     this.#runner = runner;
   }
 
@@ -135,58 +135,68 @@ export class DelayHandler implements PartitionHandler {
   }
 
   /**
-   * Releases the partition's due sends in batches until none is due (or a rate limit holds).
-   * Single flight per partition: a wake-up while a release is running or waiting for the
-   * partition only asks it to look again when it is done. Under load, releases grow instead of
-   * multiplying (each costs two produce round trips and a store batch), so lateness stays low.
+   * Releases due sends, never before their instant. A timer wakes for one partition, but every
+   * partition with something due is released in the same pass and one commit: outputs in one
+   * go, then all changelogs in one request (runExclusiveMany), so a pass costs two produce round
+   * trips however many partitions it covers. One pass runs at a time; wake-ups during a pass ask
+   * for one more pass after it. Under load, passes grow instead of multiplying.
    */
-  async releaseDueSends(partition: number): Promise<void> {
-    const running = this.#releasing.get(partition);
-    if (running) {
-      running.again = true;
+  async releaseDueSends(): Promise<void> {
+    if (this.#flight.running) {
+      this.#flight.again = true;
       return;
     }
-    const flight = { again: false };
-    this.#releasing.set(partition, flight);
+    this.#flight.running = true;
     try {
       do {
-        flight.again = false;
-        await this.#releaseOnce(partition, flight);
-      } while (flight.again && !this.#stopped);
+        this.#flight.again = false;
+        await this.#releasePass();
+      } while (this.#flight.again && !this.#stopped);
     } finally {
-      this.#releasing.delete(partition);
+      this.#flight.running = false;
     }
   }
 
-  async #releaseOnce(partition: number, flight: { again: boolean }): Promise<void> {
+  async #releasePass(): Promise<void> {
     if (this.#stopped || !this.#runner) return;
-    let retryInMs: number | null = null;
-    let released = 0;
+    // Only partitions with something due take their lock; the others keep (or get) their timer.
+    const startedAt = this.#clock();
+    const due: number[] = [];
+    for (const [partition, store] of this.#stores) {
+      const earliest = await earliestDue({ store });
+      if (earliest !== null && earliest <= startedAt) due.push(partition);
+      else this.#timer.arm(partition, earliest);
+    }
+    if (due.length === 0) return;
+    const released = new Map<number, number>();
+    const retryInMs = new Map<number, number | null>();
     try {
-      const owned = await this.#runner.runExclusive(partition, async (tx, emit) => {
+      const owned = await this.#runner.runExclusiveMany(due, async (tx, emit) => {
         const now = this.#clock();
         const taken = await takeDue(tx, now, this.#config.releaseBatch, (send) => this.#buckets.get(send.channel)?.take(now) ?? 0);
-        retryInMs = taken.retryInMs;
-        released = taken.due.length;
+        retryInMs.set(tx.partition, taken.retryInMs);
+        released.set(tx.partition, taken.due.length);
         for (const send of taken.due) this.#emitReady(send, now, emit);
       });
-      if (!owned) return;
-      this.#adjustPending(partition, -released);
+      for (const partition of owned) this.#adjustPending(partition, -(released.get(partition) ?? 0));
     } catch (error) {
-      this.#logger.error({ err: error, partition }, 'release failed; retrying in 1 s');
-      this.#timer.arm(partition, this.#clock() + 1_000);
+      this.#logger.error({ err: error, partitions: due }, 'release failed; retrying in 1 s');
+      for (const partition of due) this.#timer.arm(partition, this.#clock() + 1_000);
       return;
     }
-    if (released >= this.#config.releaseBatch) {
-      // A full batch: more may be due. Look again at once (the partition lock lets consumption in between).
-      flight.again = true;
-      return;
+    for (const partition of due) {
+      // A full batch: more may be due. Another pass at once (consumption gets the locks in between).
+      if ((released.get(partition) ?? 0) >= this.#config.releaseBatch) {
+        this.#flight.again = true;
+        continue;
+      }
+      const store = this.#stores.get(partition);
+      if (!store) continue;
+      const next = await earliestDue({ store });
+      const wait = retryInMs.get(partition) ?? null;
+      const retryAt = wait === null ? null : this.#clock() + wait;
+      this.#timer.arm(partition, next === null ? retryAt : retryAt === null ? next : Math.max(next, Math.min(retryAt, next + 3_600_000)));
     }
-    const store = this.#stores.get(partition);
-    if (!store) return;
-    const next = await earliestDue({ store });
-    const retryAt = retryInMs === null ? null : this.#clock() + (retryInMs as number);
-    this.#timer.arm(partition, next === null ? retryAt : retryAt === null ? next : Math.max(next, Math.min(retryAt, next + 3_600_000)));
   }
 
   #emitReady(send: PendingSend, now: number, emit: (record: OutgoingRecord) => void): void {

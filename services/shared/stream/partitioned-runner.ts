@@ -263,30 +263,57 @@ export class PartitionedRunner {
    * is not owned and ready.
    */
   async runExclusive(partition: number, mutate: (tx: StateTransaction, emit: (record: OutgoingRecord) => void) => Promise<void>): Promise<boolean> {
-    const owned = this.#owned.get(partition);
-    if (!owned || !owned.ready || !owned.store || owned.revoked || this.#stopping) return false;
-    return this.#withLock(owned, async () => {
-      if (!owned.ready || !owned.store || owned.revoked) return false;
-      const tx = new StateTransaction(owned.store, owned.cache);
-      const outputs: OutgoingRecord[] = [];
-      await mutate(tx, (record) => outputs.push(record));
-      if (tx.dirty.size === 0 && outputs.length === 0) return true;
-      await this.#commit(owned.store, tx, outputs, {});
-      return true;
-    });
+    return (await this.runExclusiveMany([partition], mutate)).includes(partition);
   }
 
-  async #withLock<T>(owned: OwnedPartition, work: () => Promise<T>): Promise<T> {
+  /**
+   * `runExclusive` for several partitions in one commit: `mutate` runs once per partition (each
+   * under its lock, taken in ascending order), then all outputs are produced, then every changed
+   * partition's changelog goes in one request (one record batch per partition, each whole or
+   * not at all), then each store batch. Two produce round trips in all, instead of two per
+   * partition. Returns the partitions that were owned and ready.
+   */
+  async runExclusiveMany(partitions: readonly number[], mutate: (tx: StateTransaction, emit: (record: OutgoingRecord) => void) => Promise<void>): Promise<number[]> {
+    if (this.#stopping) return [];
+    const candidates = [...new Set(partitions)].sort((a, b) => a - b).flatMap((partition) => {
+      const owned = this.#owned.get(partition);
+      return owned && owned.ready && owned.store && !owned.revoked ? [owned] : [];
+    });
+    const unlocks: (() => void)[] = [];
+    try {
+      for (const owned of candidates) unlocks.push(await this.#lock(owned));
+      const work: { owned: OwnedPartition; store: PartitionStore; tx: StateTransaction; outputs: OutgoingRecord[] }[] = [];
+      for (const owned of candidates) {
+        if (!owned.ready || !owned.store || owned.revoked) continue;
+        const entry = { owned, store: owned.store, tx: new StateTransaction(owned.store, owned.cache), outputs: [] as OutgoingRecord[] };
+        await mutate(entry.tx, (record) => entry.outputs.push(record));
+        work.push(entry);
+      }
+      const changed = work.filter((entry) => entry.tx.dirty.size > 0 || entry.outputs.length > 0);
+      if (changed.length > 0) await this.#commitMany(changed.map(({ store, tx, outputs }) => ({ store, tx, outputs, offsets: {} })));
+      return work.map((entry) => entry.owned.partition);
+    } finally {
+      for (const unlock of unlocks) unlock();
+    }
+  }
+
+  /** Waits for the partition's lock; returns the function that releases it. */
+  async #lock(owned: OwnedPartition): Promise<() => void> {
     let release!: () => void;
     const previous = owned.busy;
     owned.busy = new Promise<void>((resolve) => {
       release = resolve;
     });
     await previous;
+    return release;
+  }
+
+  async #withLock<T>(owned: OwnedPartition, work: () => Promise<T>): Promise<T> {
+    const unlock = await this.#lock(owned);
     try {
       return await work();
     } finally {
-      release();
+      unlock();
     }
   }
 
@@ -397,25 +424,37 @@ export class PartitionedRunner {
 
   /** Outputs and changelog first (at least once), then state and offsets in one atomic batch. */
   async #commit(store: PartitionStore, tx: StateTransaction, outputs: OutgoingRecord[], offsets: Record<string, number>): Promise<void> {
-    const { producer } = this.#options;
-    const changelog = changelogMessages(store.partition, tx.dirty, offsets);
+    await this.#commitMany([{ store, tx, outputs, offsets }]);
+  }
+
+  /**
+   * The commit of one or more partitions: every output first (any number of requests), then the
+   * changelogs in one request, so each partition's changelog lands as one record batch, all of it
+   * or none (restore replays whole commits only), then each store batch with its offsets.
+   */
+  async #commitMany(commits: { store: PartitionStore; tx: StateTransaction; outputs: OutgoingRecord[]; offsets: Record<string, number> }[]): Promise<void> {
+    const { producer, changelogTopic } = this.#options;
     const topicMessages = new Map<string, Message[]>();
-    for (const output of outputs) {
+    for (const output of commits.flatMap((commit) => commit.outputs)) {
       const list = topicMessages.get(output.topic) ?? [];
       list.push(output.message);
       topicMessages.set(output.topic, list);
     }
-    // Outputs may span several requests; the changelog of one commit goes in one request, so it
-    // lands as one record batch: all of it or none (restore replays whole commits only).
     for (const chunk of requestChunks(topicMessages, MAX_REQUEST_BYTES)) await producer.sendBatch({ topicMessages: chunk });
-    let changelogNext: number | undefined;
-    if (changelog.length > 0) {
-      const results = await producer.sendBatch({ topicMessages: [{ topic: this.#options.changelogTopic, messages: changelog }] });
-      const result = results.find((candidate) => candidate.topicName === this.#options.changelogTopic && candidate.partition === store.partition);
-      if (result?.baseOffset !== undefined) changelogNext = Number(result.baseOffset) + changelog.length;
+    const changelogs = commits.map((commit) => changelogMessages(commit.store.partition, commit.tx.dirty, commit.offsets));
+    const changelogNext = new Map<number, number>();
+    if (changelogs.some((messages) => messages.length > 0)) {
+      const results = await producer.sendBatch({ topicMessages: [{ topic: changelogTopic, messages: changelogs.flat() }] });
+      commits.forEach((commit, index) => {
+        const result = results.find((candidate) => candidate.topicName === changelogTopic && candidate.partition === commit.store.partition);
+        if (result?.baseOffset !== undefined && changelogs[index]!.length > 0) changelogNext.set(commit.store.partition, Number(result.baseOffset) + changelogs[index]!.length);
+      });
     }
-    await store.commit({ puts: tx.dirty, offsets, ...(changelogNext !== undefined ? { changelogNext } : {}) }, this.#options.syncWrites ?? false);
-    tx.settle();
+    for (const { store, tx, offsets } of commits) {
+      const next = changelogNext.get(store.partition);
+      await store.commit({ puts: tx.dirty, offsets, ...(next !== undefined ? { changelogNext: next } : {}) }, this.#options.syncWrites ?? false);
+      tx.settle();
+    }
   }
 
   /** Idempotent: readiness off, stop fetching (leaving the group), wait for in-flight batches, close stores. */

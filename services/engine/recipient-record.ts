@@ -1,3 +1,4 @@
+import { ByteReader, ByteWriter } from '../model/byte-codec.ts';
 import { decodeProfile, encodeProfile, type Profile } from '../model/profile.ts';
 import { RecentEventIds } from './recent-event-ids.ts';
 
@@ -14,32 +15,20 @@ export interface RecipientRecord {
 export function encodeRecipient(record: RecipientRecord): Buffer {
   const profile = encodeProfile(record.profile);
   const recent = record.recent.encode();
-  const header: number[] = [];
-  for (let rest = profile.length; ; rest = Math.floor(rest / 0x80)) {
-    if (rest < 0x80) {
-      header.push(rest);
-      break;
-    }
-    header.push((rest % 0x80) | 0x80);
-  }
-  const bytes = Buffer.allocUnsafe(header.length + profile.length + recent.length);
-  bytes.set(header, 0);
-  bytes.set(profile, header.length);
-  bytes.set(recent, header.length + profile.length);
-  return bytes;
+  const writer = new ByteWriter(profile.length + recent.length + 3);
+  writer.varint(profile.length);
+  writer.bytes(profile);
+  writer.bytes(recent);
+  return asBuffer(writer.done());
 }
 
 export function decodeRecipient(bytes: Buffer): RecipientRecord {
-  let length = 0;
-  let scale = 1;
-  let at = 0;
-  for (;;) {
-    if (at >= bytes.length) throw new RangeError('recipient record truncated');
-    const byte = bytes[at++]!;
-    length += (byte & 0x7f) * scale;
-    if (byte < 0x80) break;
-    scale *= 0x80;
-  }
-  if (at + length > bytes.length) throw new RangeError('recipient record truncated');
-  return { profile: decodeProfile(bytes.subarray(at, at + length)), recent: RecentEventIds.decode(bytes.subarray(at + length)) };
+  const reader = new ByteReader(bytes);
+  const profile = decodeProfile(reader.take(reader.varint()));
+  return { profile, recent: RecentEventIds.decode(asBuffer(reader.rest())) };
+}
+
+/** A Buffer over the same memory (no copy). */
+function asBuffer(bytes: Uint8Array): Buffer {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length);
 }

@@ -1,3 +1,4 @@
+import { ByteReader, ByteWriter } from './byte-codec.ts';
 import { HOURS_PER_WEEK } from './time/zones.ts';
 
 export const CHANNELS = ['EMAIL', 'PUSH', 'SMS', 'IN_APP'] as const;
@@ -189,85 +190,6 @@ export function profileTotal(profile: Profile, signal: Signal, atMs: number, par
 
 // Version 2 added the latest human engagement; version 1 bytes still decode (without it).
 const CODEC_VERSION = 2;
-
-class ByteWriter {
-  #bytes: Uint8Array;
-  #at = 0;
-  constructor(capacity: number) {
-    this.#bytes = new Uint8Array(capacity);
-  }
-  #ensure(extra: number): void {
-    if (this.#at + extra <= this.#bytes.length) return;
-    const grown = new Uint8Array(Math.max(this.#bytes.length * 2, this.#at + extra));
-    grown.set(this.#bytes);
-    this.#bytes = grown;
-  }
-  varint(value: number): void {
-    this.#ensure(8);
-    let rest = Math.max(0, Math.floor(value));
-    while (rest >= 0x80) {
-      this.#bytes[this.#at++] = (rest % 0x80) | 0x80;
-      rest = Math.floor(rest / 0x80);
-    }
-    this.#bytes[this.#at++] = rest;
-  }
-  /** Zigzag: 0, -1, 1, -2, ... as 0, 1, 2, 3, ... (exact for integers within 2^52). */
-  signed(value: number): void {
-    const integer = Math.round(value);
-    this.varint(integer >= 0 ? integer * 2 : -integer * 2 - 1);
-  }
-  uint16(value: number): void {
-    this.#ensure(2);
-    this.#bytes[this.#at++] = value >> 8;
-    this.#bytes[this.#at++] = value & 0xff;
-  }
-  string(value: string): void {
-    const encoded = Buffer.from(value, 'utf8');
-    this.varint(encoded.length);
-    this.#ensure(encoded.length);
-    this.#bytes.set(encoded, this.#at);
-    this.#at += encoded.length;
-  }
-  done(): Uint8Array {
-    return this.#bytes.subarray(0, this.#at);
-  }
-}
-
-class ByteReader {
-  #at = 0;
-  readonly #bytes: Uint8Array;
-  constructor(bytes: Uint8Array) {
-    this.#bytes = bytes;
-  }
-  #byte(): number {
-    if (this.#at >= this.#bytes.length) throw new RangeError('profile bytes truncated');
-    return this.#bytes[this.#at++]!;
-  }
-  varint(): number {
-    let value = 0;
-    let scale = 1;
-    for (;;) {
-      const byte = this.#byte();
-      value += (byte & 0x7f) * scale;
-      if (byte < 0x80) return value;
-      scale *= 0x80;
-    }
-  }
-  signed(): number {
-    const zigzag = this.varint();
-    return zigzag % 2 === 0 ? zigzag / 2 : -(zigzag + 1) / 2;
-  }
-  uint16(): number {
-    return (this.#byte() << 8) | this.#byte();
-  }
-  string(): string {
-    const length = this.varint();
-    const slice = this.#bytes.subarray(this.#at, this.#at + length);
-    if (slice.length !== length) throw new RangeError('profile bytes truncated');
-    this.#at += length;
-    return Buffer.from(slice).toString('utf8');
-  }
-}
 
 /**
  * Sparse encoding: header (version, reference time, counts, zone, latest human engagement as

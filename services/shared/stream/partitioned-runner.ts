@@ -257,21 +257,12 @@ export class PartitionedRunner {
   }
 
   /**
-   * Runs `mutate` on a partition's state outside of consumption (e.g. the delay service releasing
-   * due sends), under the same per-partition lock and with the same commit order as a batch:
-   * outputs and changelog first, then the atomic store batch. Returns false when the partition
-   * is not owned and ready.
-   */
-  async runExclusive(partition: number, mutate: (tx: StateTransaction, emit: (record: OutgoingRecord) => void) => Promise<void>): Promise<boolean> {
-    return (await this.runExclusiveMany([partition], mutate)).includes(partition);
-  }
-
-  /**
-   * `runExclusive` for several partitions in one commit: `mutate` runs once per partition (each
-   * under its lock, taken in ascending order), then all outputs are produced, then every changed
-   * partition's changelog goes in one request (one record batch per partition, each whole or
-   * not at all), then each store batch. Two produce round trips in all, instead of two per
-   * partition. Returns the partitions that were owned and ready.
+   * Runs `mutate` on the state of several partitions outside of consumption (the delay service
+   * releasing due sends), under the same per-partition locks (taken in ascending order) and with
+   * the same commit order as a batch: all outputs first, then every changed partition's changelog
+   * in one request (one record batch per partition, each whole or not at all), then each store
+   * batch. Two produce round trips in all, however many partitions. Returns the partitions that
+   * were owned and ready.
    */
   async runExclusiveMany(partitions: readonly number[], mutate: (tx: StateTransaction, emit: (record: OutgoingRecord) => void) => Promise<void>): Promise<number[]> {
     if (this.#stopping) return [];

@@ -11,12 +11,12 @@ import { readdir, readFile, stat } from 'node:fs/promises';
 import { SeededRandom } from '../services/simulator/seeded-random.ts';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import type { Kafka, Message } from 'kafkajs';
+import type { Kafka, Message, Producer } from 'kafkajs';
 import { ConfigResourceTypes } from '../services/shared/kafka/kafkajs.ts';
 import { ChildService } from '../services/demo/child-service.ts';
 import type { TopicsConfig } from '../services/shared/config/common-config.ts';
 import type { ReadySend } from '../services/shared/contracts/record-types.ts';
-import { createSchemaRegistryClient, SchemaCodec } from '../services/shared/contracts/schema-codec.ts';
+import { createSchemaRegistryClient, SchemaCodec, type Writer } from '../services/shared/contracts/schema-codec.ts';
 import { valueSubject } from '../services/shared/contracts/schema-files.ts';
 import { createKafka } from '../services/shared/kafka/kafka-client.ts';
 import { createLogger } from '../services/shared/logger.ts';
@@ -207,112 +207,121 @@ function ms(value: number): number {
   return Math.round(value * 10) / 10;
 }
 
-/** 1. Release lateness at a steady rate, beside a polling scheduler fed the same schedule. */
-async function steadyLateness(quick: boolean): Promise<BenchSection> {
-  const ratePerSecond = 1_000;
-  const seconds = quick ? 10 : 30;
-  const total = ratePerSecond * seconds;
-  const run = await startDelayRun('steady');
+/**
+ * A delay service run with a producer of scheduled sends and a reader of the ready topic, all
+ * started before `measure` and stopped (topics deleted) after it, whatever happens.
+ */
+async function withReadyRun(
+  label: keyof typeof ADMIN_PORTS,
+  measure: (parts: { run: DelayRun; reader: ReadyReader; producer: Producer; writer: Writer }) => Promise<BenchSection>,
+): Promise<BenchSection> {
+  const run = await startDelayRun(label);
   const reader = new ReadyReader(run);
-  const poller = new PollingScheduler(POLL_INTERVAL_MS);
   const producer = run.kafka.producer({ allowAutoTopicCreation: false });
   try {
     await reader.start();
     await producer.connect();
-    const writer = await run.codec.writer('scheduled', valueSubject(run.topics.scheduled));
-    // Warm-up, not measured: a few sends due at once, through to the ready topic. A service that has
-    // just been assigned its partitions starts fetching only after kafkajs' fetch wait (5 s), and the
-    // steady state is what this figure is about.
-    const warmUpAt = Date.now();
-    const warmUp = Array.from({ length: 60 }, (_, i) => benchScheduledSend(WARM_UP_INDEX + i, i, warmUpAt + 200, warmUpAt));
-    await producer.send({ topic: run.topics.scheduled, messages: warmUp.map((send) => ({ key: send.recipientId, value: run.codec.encode(writer, send) })) });
-    await reader.waitFor(warmUp.length, Date.now() + 60_000);
-    const warmUpSeconds = (Date.now() - warmUpAt) / 1_000;
-    reader.reset();
-    const histogramBefore = histogramBuckets(await run.service.metricsText(), LATENESS_HISTOGRAM);
-    const random = seededRandom(1);
-    poller.start();
-    const started = Date.now();
-    let produced = 0;
-    let lastSendAt = 0;
-    while (produced < total) {
-      const owed = Math.min(total, Math.floor(((Date.now() - started) * ratePerSecond) / 1_000)) - produced;
-      if (owed > 0) {
-        const now = Date.now();
-        const messages: Message[] = [];
-        for (let i = 0; i < owed; i++) {
-          const index = produced + i;
-          const sendAt = now + 3_000 + Math.floor(random() * 2_000);
-          lastSendAt = Math.max(lastSendAt, sendAt);
-          const send = benchScheduledSend(index, index % 20_000, sendAt, now);
-          messages.push({ key: send.recipientId, value: run.codec.encode(writer, send) });
-          poller.schedule(sendAt);
-        }
-        await producer.send({ topic: run.topics.scheduled, messages });
-        produced += owed;
-      }
-      await sleep(10);
-    }
-    const producedSeconds = (Date.now() - started) / 1_000;
-    await reader.waitFor(total, lastSendAt + 30_000);
-    while (poller.pending > 0) await sleep(100);
-    poller.stop();
-
-    const observations = [...reader.seen.values()];
-    const release = observations.map((seen) => seen.releasedAt - seen.sendAt);
-    const published = observations.map((seen) => seen.publishedAt - seen.sendAt);
-    const endToEnd = observations.map((seen) => seen.seenAt - seen.sendAt);
-    const early = observations.filter((seen) => seen.releasedAt < seen.sendAt).length;
-    const reference = poller.lateness;
-    const histogram = histogramQuantileBounds(histogramBefore, histogramBuckets(await run.service.metricsText(), LATENESS_HISTOGRAM));
-    const pollerFigure = (p: number) => ({ name: `${POLL_INTERVAL_MS / 1_000} s poller p${p}`, value: ms(percentile(reference, p)), unit: 'ms' });
-    const pollerMax = { name: `${POLL_INTERVAL_MS / 1_000} s poller max`, value: ms(Math.max(...reference)), unit: 'ms' };
-    const p99Release = percentile(release, 99);
-    const p99EndToEnd = percentile(endToEnd, 99);
-    const figures: BenchFigure[] = [
-      { name: 'sends released', value: observations.length, unit: `of ${total}`, aim: 'all', met: observations.length === total },
-      { name: 'released before sendAt', value: early, unit: 'sends', aim: 'none', met: early === 0 },
-      { name: 'release lateness p50 (releasedAt − sendAt)', value: ms(percentile(release, 50)), unit: 'ms', reference: pollerFigure(50) },
-      { name: 'release lateness p99 (releasedAt − sendAt)', value: ms(p99Release), unit: 'ms', reference: pollerFigure(99), aim: 'p99 < 100 ms', met: p99Release < 100 },
-      { name: 'release lateness max (releasedAt − sendAt)', value: ms(Math.max(...release)), unit: 'ms', reference: pollerMax },
-      { name: 'published lateness p99 (ready record timestamp − sendAt)', value: ms(percentile(published, 99)), unit: 'ms' },
-      { name: 'end-to-end lateness p50 (consumer receives − sendAt)', value: ms(percentile(endToEnd, 50)), unit: 'ms' },
-      { name: 'end-to-end lateness p99 (consumer receives − sendAt)', value: ms(p99EndToEnd), unit: 'ms', aim: 'p99 < 100 ms', met: p99EndToEnd < 100 },
-      { name: 'end-to-end lateness max (consumer receives − sendAt)', value: ms(Math.max(...endToEnd)), unit: 'ms' },
-      { name: "service's own histogram p50 (bucket upper bound)", value: histogram.p50 * 1_000, unit: 'ms' },
-      { name: "service's own histogram p99 (bucket upper bound)", value: histogram.p99 * 1_000, unit: 'ms' },
-    ];
-    return {
-      title: 'Delay service: release lateness at a steady 1,000 sends/s',
-      method:
-        `${total.toLocaleString('en-US')} scheduled sends produced at ${Math.round(total / producedSeconds).toLocaleString('en-US')}/s for ${producedSeconds.toFixed(1)} s ` +
-        `to ${PARTITIONS} partitions, each due 3–5 s after it was produced (uniform, fixed seed); one delay service child process (default settings) on the real broker. ` +
-        'Release lateness is the service\'s own release instant in the ready record (releasedAt) minus sendAt; published lateness uses the ready record\'s timestamp; ' +
-        'end-to-end lateness is when a consumer in the bench process received it (same host, same clock), broker round trip included. ' +
-        `Reference, same run and same schedule: an in-process polling scheduler (min-heap of due instants, a ${POLL_INTERVAL_MS} ms setInterval takes out everything due), ` +
-        'the design of delayed-job pollers such as Sidekiq\'s scheduled set (whose default average interval is longer, 5 s); it has no broker or store in its path, so its lateness is the polling alone. ' +
-        `Before the measured phase, 60 warm-up sends went through (${warmUpSeconds.toFixed(1)} s from produce to ready); they are left out of every figure. ` +
-        `The service's own histogram (sto_delay_release_lateness_seconds, ${histogram.count} observations of the measured phase) gives bucket bounds only. Duplicates seen: ${reader.duplicates}.`,
-      figures,
-    };
+    return await measure({ run, reader, producer, writer: await run.codec.writer('scheduled', valueSubject(run.topics.scheduled)) });
   } finally {
-    poller.stop();
     await producer.disconnect().catch(() => undefined);
     await reader.stop().catch(() => undefined);
     await run.finish();
   }
 }
 
+/** 1. Release lateness at a steady rate, beside a polling scheduler fed the same schedule. */
+async function steadyLateness(quick: boolean): Promise<BenchSection> {
+  const ratePerSecond = 1_000;
+  const seconds = quick ? 10 : 30;
+  const total = ratePerSecond * seconds;
+  return withReadyRun('steady', async ({ run, reader, producer, writer }) => {
+    const poller = new PollingScheduler(POLL_INTERVAL_MS);
+    try {
+      // Warm-up, not measured: a few sends due at once, through to the ready topic. A service that has
+      // just been assigned its partitions starts fetching only after kafkajs' fetch wait (5 s), and the
+      // steady state is what this figure is about.
+      const warmUpAt = Date.now();
+      const warmUp = Array.from({ length: 60 }, (_, i) => benchScheduledSend(WARM_UP_INDEX + i, i, warmUpAt + 200, warmUpAt));
+      await producer.send({ topic: run.topics.scheduled, messages: warmUp.map((send) => ({ key: send.recipientId, value: run.codec.encode(writer, send) })) });
+      await reader.waitFor(warmUp.length, Date.now() + 60_000);
+      const warmUpSeconds = (Date.now() - warmUpAt) / 1_000;
+      reader.reset();
+      const histogramBefore = histogramBuckets(await run.service.metricsText(), LATENESS_HISTOGRAM);
+      const random = seededRandom(1);
+      poller.start();
+      const started = Date.now();
+      let produced = 0;
+      let lastSendAt = 0;
+      while (produced < total) {
+        const owed = Math.min(total, Math.floor(((Date.now() - started) * ratePerSecond) / 1_000)) - produced;
+        if (owed > 0) {
+          const now = Date.now();
+          const messages: Message[] = [];
+          for (let i = 0; i < owed; i++) {
+            const index = produced + i;
+            const sendAt = now + 3_000 + Math.floor(random() * 2_000);
+            lastSendAt = Math.max(lastSendAt, sendAt);
+            const send = benchScheduledSend(index, index % 20_000, sendAt, now);
+            messages.push({ key: send.recipientId, value: run.codec.encode(writer, send) });
+            poller.schedule(sendAt);
+          }
+          await producer.send({ topic: run.topics.scheduled, messages });
+          produced += owed;
+        }
+        await sleep(10);
+      }
+      const producedSeconds = (Date.now() - started) / 1_000;
+      await reader.waitFor(total, lastSendAt + 30_000);
+      while (poller.pending > 0) await sleep(100);
+      poller.stop();
+
+      const observations = [...reader.seen.values()];
+      const release = observations.map((seen) => seen.releasedAt - seen.sendAt);
+      const published = observations.map((seen) => seen.publishedAt - seen.sendAt);
+      const endToEnd = observations.map((seen) => seen.seenAt - seen.sendAt);
+      const early = observations.filter((seen) => seen.releasedAt < seen.sendAt).length;
+      const reference = poller.lateness;
+      const histogram = histogramQuantileBounds(histogramBefore, histogramBuckets(await run.service.metricsText(), LATENESS_HISTOGRAM));
+      const pollerFigure = (p: number) => ({ name: `${POLL_INTERVAL_MS / 1_000} s poller p${p}`, value: ms(percentile(reference, p)), unit: 'ms' });
+      const pollerMax = { name: `${POLL_INTERVAL_MS / 1_000} s poller max`, value: ms(Math.max(...reference)), unit: 'ms' };
+      const p99Release = percentile(release, 99);
+      const p99EndToEnd = percentile(endToEnd, 99);
+      const figures: BenchFigure[] = [
+        { name: 'sends released', value: observations.length, unit: `of ${total}`, aim: 'all', met: observations.length === total },
+        { name: 'released before sendAt', value: early, unit: 'sends', aim: 'none', met: early === 0 },
+        { name: 'release lateness p50 (releasedAt − sendAt)', value: ms(percentile(release, 50)), unit: 'ms', reference: pollerFigure(50) },
+        { name: 'release lateness p99 (releasedAt − sendAt)', value: ms(p99Release), unit: 'ms', reference: pollerFigure(99), aim: 'p99 < 100 ms', met: p99Release < 100 },
+        { name: 'release lateness max (releasedAt − sendAt)', value: ms(Math.max(...release)), unit: 'ms', reference: pollerMax },
+        { name: 'published lateness p99 (ready record timestamp − sendAt)', value: ms(percentile(published, 99)), unit: 'ms' },
+        { name: 'end-to-end lateness p50 (consumer receives − sendAt)', value: ms(percentile(endToEnd, 50)), unit: 'ms' },
+        { name: 'end-to-end lateness p99 (consumer receives − sendAt)', value: ms(p99EndToEnd), unit: 'ms', aim: 'p99 < 100 ms', met: p99EndToEnd < 100 },
+        { name: 'end-to-end lateness max (consumer receives − sendAt)', value: ms(Math.max(...endToEnd)), unit: 'ms' },
+        { name: "service's own histogram p50 (bucket upper bound)", value: histogram.p50 * 1_000, unit: 'ms' },
+        { name: "service's own histogram p99 (bucket upper bound)", value: histogram.p99 * 1_000, unit: 'ms' },
+      ];
+      return {
+        title: 'Delay service: release lateness at a steady 1,000 sends/s',
+        method:
+          `${total.toLocaleString('en-US')} scheduled sends produced at ${Math.round(total / producedSeconds).toLocaleString('en-US')}/s for ${producedSeconds.toFixed(1)} s ` +
+          `to ${PARTITIONS} partitions, each due 3–5 s after it was produced (uniform, fixed seed); one delay service child process (default settings) on the real broker. ` +
+          'Release lateness is the service\'s own release instant in the ready record (releasedAt) minus sendAt; published lateness uses the ready record\'s timestamp; ' +
+          'end-to-end lateness is when a consumer in the bench process received it (same host, same clock), broker round trip included. ' +
+          `Reference, same run and same schedule: an in-process polling scheduler (min-heap of due instants, a ${POLL_INTERVAL_MS} ms setInterval takes out everything due), ` +
+          'the design of delayed-job pollers such as Sidekiq\'s scheduled set (whose default average interval is longer, 5 s); it has no broker or store in its path, so its lateness is the polling alone. ' +
+          `Before the measured phase, 60 warm-up sends went through (${warmUpSeconds.toFixed(1)} s from produce to ready); they are left out of every figure. ` +
+          `The service's own histogram (sto_delay_release_lateness_seconds, ${histogram.count} observations of the measured phase) gives bucket bounds only. Duplicates seen: ${reader.duplicates}.`,
+        figures,
+      };
+    } finally {
+      poller.stop();
+    }
+  });
+}
+
 /** 2. A burst: many sends due at the same instant. */
 async function burstRelease(quick: boolean): Promise<BenchSection> {
   const total = 10_000;
-  const run = await startDelayRun('burst');
-  const reader = new ReadyReader(run);
-  const producer = run.kafka.producer({ allowAutoTopicCreation: false });
-  try {
-    await reader.start();
-    await producer.connect();
-    const writer = await run.codec.writer('scheduled', valueSubject(run.topics.scheduled));
+  return withReadyRun('burst', async ({ run, reader, producer, writer }) => {
     const producedAt = Date.now();
     const dueAt = producedAt + (quick ? 15_000 : 20_000);
     const messages: Message[] = Array.from({ length: total }, (_, index) => {
@@ -346,11 +355,7 @@ async function burstRelease(quick: boolean): Promise<BenchSection> {
         { name: 'burst release rate', value: Math.round(observations.length / (drainMs / 1_000)), unit: 'sends/s' },
       ],
     };
-  } finally {
-    await producer.disconnect().catch(() => undefined);
-    await reader.stop().catch(() => undefined);
-    await run.finish();
-  }
+  });
 }
 
 async function residentBytes(pid: number | null): Promise<{ rss: number; peak: number }> {

@@ -19,8 +19,8 @@ export function createSchemaRegistryClient(config: RegistryConfig): SchemaRegist
     clientId: 'sto',
     ...(config.username ? { auth: { username: config.username, password: config.password ?? '' } } : {}),
     // A request the registry never answers must not hang a service (or a restore) forever: each
-    // request times out after STO_SCHEMA_REGISTRY_TIMEOUT_MS and is retried like a 5xx.
-    retry: { retries: 3, initialRetryTimeInSecs: 0.1, maxRetryTimeInSecs: 1, validateRetry: retriable },
+    // request times out after STO_SCHEMA_REGISTRY_TIMEOUT_MS and is retried like a 5xx (5 times: a registry that stalls for half a minute is ridden out).
+    retry: { retries: 5, initialRetryTimeInSecs: 0.1, maxRetryTimeInSecs: 2, validateRetry: retriable },
     middlewares: [requestTimeout(config.timeoutMs)],
   });
 }

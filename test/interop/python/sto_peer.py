@@ -62,7 +62,7 @@ def framed_schema_id(payload):
 
 
 def produce(job):
-    registry = SchemaRegistryClient({"url": job["registry"]})
+    registry = SchemaRegistryClient({"url": job["registry"], "timeout": 10})
     with open(job["schemaFile"], encoding="utf-8") as schema_file:
         schema_str = schema_file.read()
     # The bootstrap registers the schemas; an independent producer only looks its schema up, so
@@ -106,7 +106,7 @@ def produce(job):
 
 
 def consume(job):
-    registry = SchemaRegistryClient({"url": job["registry"]})
+    registry = SchemaRegistryClient({"url": job["registry"], "timeout": 10})
     # No reader schema: the writer schema comes from the registry by the id in each record.
     deserialize_value = AvroDeserializer(registry)
     deserialize_key = StringDeserializer("utf_8")

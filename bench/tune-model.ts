@@ -1,10 +1,10 @@
 /**
  * Tuning harness for the send-time model. Reads an activity log ONCE into memory, then runs the
- * daily-trigger backtest (BACKTEST.md) for each candidate parameter set, tallying hits separately
+ * daily-trigger backtest (docs/backtest.md) for each candidate parameter set, tallying hits separately
  * on two halves of the persons (A, B: a stable hash of the person id). Parameters are chosen on A
  * and reported on B; aggregates (cohort, global) still learn from everyone, as in production.
  *
- *   node bench/tune-model.ts --input ../shared/data/git-activity.csv.gz [--baselines]
+ *   node bench/tune-model.ts --input data/git-activity.csv.gz [--baselines]
  *        [--base '{"individualStrength":8}'] [--grid recent,prior,...] [--list]
  *
  * Every candidate is the defaults (or --base on top of them) with a few fields changed. Prints

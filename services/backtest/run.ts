@@ -7,7 +7,7 @@ import { globalHourPolicy, personModePolicy, randomPolicy, stoPolicy } from './p
 export type BacktestOutput = { dataset: string } & BacktestResult;
 
 /**
- * The backtest of ../BACKTEST.md on one activity log, streaming: the baselines and `sto` in the
+ * The daily-trigger backtest (docs/backtest.md) on one activity log, streaming: the baselines and `sto` in the
  * same pass over the same (person, day) pairs.
  */
 export async function runBacktest(input: string, onProgress?: (rows: number, pairs: number) => void): Promise<BacktestOutput> {

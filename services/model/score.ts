@@ -50,7 +50,7 @@ export interface ModelParams extends DecayParams {
 }
 
 /**
- * Chosen with bench/tune-model.ts on half A of the persons of git-activity.csv.gz and checked on
+ * Chosen with bench/tune-model.ts on half A of the persons of data/git-activity.csv.gz and checked on
  * half B (see the harness for the grids). The weekday/weekend level did not help there and is off
  * (infinite strength); the knob stays for logs where weekends differ more.
  */

@@ -3,7 +3,7 @@
  * process: release lateness at a steady rate (beside a polling scheduler on the same schedule),
  * a burst of sends due at one instant, and memory and disk with millions of pending sends.
  *
- *   node --disable-warning=TimeoutNegativeWarning bench/delay-bench.ts [--quick]
+ *   node --disable-warning=TimeoutNegativeWarning bench/delay-bench.ts [--quick | --smoke]
  *
  * needs STO_KAFKA_BROKERS and STO_SCHEMA_REGISTRY_URL of a running stack (infra/stack.sh start).
  */
@@ -229,10 +229,18 @@ async function withReadyRun(
   }
 }
 
+/** `full` is what BENCHMARKS.md reports; `quick` a shorter run; `smoke` only proves that every section runs (CI). */
+export type BenchSize = 'full' | 'quick' | 'smoke';
+const SIZES: Record<BenchSize, { steadySeconds: number; burstSends: number; burstLeadMs: number; pendingSends: number; loadBudgetMinutes: number }> = {
+  full: { steadySeconds: 30, burstSends: 10_000, burstLeadMs: 20_000, pendingSends: 5_000_000, loadBudgetMinutes: 25 },
+  quick: { steadySeconds: 10, burstSends: 10_000, burstLeadMs: 15_000, pendingSends: 500_000, loadBudgetMinutes: 10 },
+  smoke: { steadySeconds: 3, burstSends: 1_000, burstLeadMs: 10_000, pendingSends: 20_000, loadBudgetMinutes: 3 },
+};
+
 /** 1. Release lateness at a steady rate, beside a polling scheduler fed the same schedule. */
-async function steadyLateness(quick: boolean): Promise<BenchSection> {
+async function steadyLateness(size: BenchSize): Promise<BenchSection> {
   const ratePerSecond = 1_000;
-  const seconds = quick ? 10 : 30;
+  const seconds = SIZES[size].steadySeconds;
   const total = ratePerSecond * seconds;
   return withReadyRun('steady', async ({ run, reader, producer, writer }) => {
     const poller = new PollingScheduler(POLL_INTERVAL_MS);
@@ -319,11 +327,11 @@ async function steadyLateness(quick: boolean): Promise<BenchSection> {
 }
 
 /** 2. A burst: many sends due at the same instant. */
-async function burstRelease(quick: boolean): Promise<BenchSection> {
-  const total = 10_000;
+async function burstRelease(size: BenchSize): Promise<BenchSection> {
+  const total = SIZES[size].burstSends;
   return withReadyRun('burst', async ({ run, reader, producer, writer }) => {
     const producedAt = Date.now();
-    const dueAt = producedAt + (quick ? 15_000 : 20_000);
+    const dueAt = producedAt + SIZES[size].burstLeadMs;
     const messages: Message[] = Array.from({ length: total }, (_, index) => {
       const send = benchScheduledSend(index, index % 2_000, dueAt, producedAt);
       return { key: send.recipientId, value: run.codec.encode(writer, send) };
@@ -341,7 +349,7 @@ async function burstRelease(quick: boolean): Promise<BenchSection> {
     const early = observations.filter((seen) => seen.releasedAt < seen.sendAt).length;
     const drainMs = lastSeen - dueAt;
     return {
-      title: 'Delay service: burst of 10,000 sends due at the same instant',
+      title: `Delay service: burst of ${total.toLocaleString('en-US')} sends due at the same instant`,
       method:
         `${total.toLocaleString('en-US')} scheduled sends, all with the same sendAt, produced ${((dueAt - producedAt) / 1_000).toFixed(0)} s ahead to ${PARTITIONS} partitions ` +
         `(stored ${storedAt < dueAt ? `${((dueAt - storedAt) / 1_000).toFixed(1)} s before the instant` : 'only after the instant'}; ${pendingAtDue} pending when waiting stopped); ` +
@@ -374,8 +382,8 @@ async function directoryBytes(path: string): Promise<number> {
 }
 
 /** 3. Memory and disk with millions of pending sends. */
-async function pendingFootprint(quick: boolean): Promise<BenchSection> {
-  const target = quick ? 500_000 : 5_000_000;
+async function pendingFootprint(size: BenchSize): Promise<BenchSection> {
+  const target = SIZES[size].pendingSends;
   const sendsPerRecipient = 5;
   const chunk = 10_000;
   const inFlight = 4;
@@ -408,7 +416,7 @@ async function pendingFootprint(quick: boolean): Promise<BenchSection> {
     // Wait until the service holds them all, within the load budget; give up when it stops making progress.
     let pending = 0;
     let progressAt = Date.now();
-    const budgetMinutes = Number(process.env.STO_BENCH_DELAY_LOAD_MINUTES ?? (quick ? 10 : 25));
+    const budgetMinutes = Number(process.env.STO_BENCH_DELAY_LOAD_MINUTES ?? SIZES[size].loadBudgetMinutes);
     const deadline = started + budgetMinutes * 60_000;
     while (pending < target && Date.now() < deadline && Date.now() - progressAt < 120_000) {
       await sleep(2_000);
@@ -451,20 +459,20 @@ const BENCHMARKS = { steady: steadyLateness, burst: burstRelease, pending: pendi
 type DelayBenchmark = keyof typeof BENCHMARKS;
 
 /** Runs the delay service's benchmarks one after the other (all, or the ones named in `only`). */
-export async function runDelayBenchmarks(options: { quick?: boolean; only?: readonly DelayBenchmark[] } = {}): Promise<BenchSection[]> {
+export async function runDelayBenchmarks(options: { size?: BenchSize; only?: readonly DelayBenchmark[] } = {}): Promise<BenchSection[]> {
   const sections: BenchSection[] = [];
-  for (const name of options.only ?? (Object.keys(BENCHMARKS) as DelayBenchmark[])) sections.push(await BENCHMARKS[name](options.quick ?? false));
+  for (const name of options.only ?? (Object.keys(BENCHMARKS) as DelayBenchmark[])) sections.push(await BENCHMARKS[name](options.size ?? 'full'));
   return sections;
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  // --quick for shorter runs; --only=steady,burst,pending to pick benchmarks.
-  const quick = process.argv.includes('--quick');
+  // --quick or --smoke for shorter runs; --only=steady,burst,pending to pick benchmarks.
+  const size: BenchSize = process.argv.includes('--smoke') ? 'smoke' : process.argv.includes('--quick') ? 'quick' : 'full';
   const only = process.argv.find((arg) => arg.startsWith('--only='))?.slice('--only='.length).split(',');
   const unknown = only?.filter((name) => !(name in BENCHMARKS)) ?? [];
   if (unknown.length > 0) throw new Error(`unknown benchmark(s) ${unknown.join(', ')}; known: ${Object.keys(BENCHMARKS).join(', ')}`);
   // One at a time, each printed as soon as it is measured.
   for (const name of (only as DelayBenchmark[] | undefined) ?? (Object.keys(BENCHMARKS) as DelayBenchmark[])) {
-    for (const section of await runDelayBenchmarks({ quick, only: [name] })) console.log(formatSection(section));
+    for (const section of await runDelayBenchmarks({ size, only: [name] })) console.log(formatSection(section));
   }
 }

@@ -61,14 +61,17 @@ fetch() {
   need curl "to probe the registry"
   mkdir -p "$STACK"
   say "fetching Apache Kafka ${KAFKA_VERSION} from Maven Central"
+  # Maven's output goes to stderr: stdout carries only the settings that `start` prints, which
+  # infra/with-stack.sh reads (even -q -B writes colour codes there, which hid STO_KAFKA_BROKERS
+  # on a first start; unnoticed while the port was the default one).
   rm -rf "$STACK/kafka/lib"
   mvn -q -B -f "$ROOT/infra/kafka/pom.xml" "$DEP_PLUGIN:copy-dependencies" \
-    -DoutputDirectory="$STACK/kafka/lib" -DincludeScope=runtime \
+    -DoutputDirectory="$STACK/kafka/lib" -DincludeScope=runtime >&2 \
     || die "Maven could not fetch Kafka ${KAFKA_VERSION} (is Maven Central reachable?)"
   say "fetching Apicurio Registry ${APICURIO_VERSION} from Maven Central"
   rm -rf "$STACK/apicurio" "$STACK/apicurio-dl"
   mvn -q -B "$DEP_PLUGIN:copy" -Dartifact="io.apicurio:apicurio-registry-app:${APICURIO_VERSION}:tar.gz:all" \
-    -DoutputDirectory="$STACK/apicurio-dl" \
+    -DoutputDirectory="$STACK/apicurio-dl" >&2 \
     || die "Maven could not fetch Apicurio Registry ${APICURIO_VERSION} (is Maven Central reachable?)"
   mkdir -p "$STACK/apicurio"
   tar xzf "$STACK"/apicurio-dl/*.tar.gz -C "$STACK/apicurio"

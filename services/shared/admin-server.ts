@@ -1,6 +1,6 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { Registry } from 'prom-client';
+import { Gauge, type Registry } from 'prom-client';
 
 export interface HealthSource {
   /** The process is alive and its loops are not wedged. */
@@ -20,6 +20,9 @@ export class AdminServer {
     this.#host = options.host;
     this.#port = options.port;
     const { registry, health } = options;
+    // Readiness and liveness as metrics too, read at scrape time, so alerts can say for how long.
+    new Gauge({ name: 'sto_ready', help: '1 when /readyz answers 200 (partitions owned and restored), else 0.', registers: [registry], collect() { this.set(health.readiness().ready ? 1 : 0); } });
+    new Gauge({ name: 'sto_live', help: '1 when /livez answers 200, else 0.', registers: [registry], collect() { this.set(health.isLive() ? 1 : 0); } });
     this.#server = createServer((request, response) => {
       const path = (request.url ?? '/').split('?')[0];
       if (request.method !== 'GET') {

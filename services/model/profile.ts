@@ -1,5 +1,5 @@
 import { ByteReader, ByteWriter } from './byte-codec.ts';
-import { HOURS_PER_WEEK } from './time/zones.ts';
+import { HOURS_PER_WEEK } from './time/local-slot.ts';
 
 export const CHANNELS = ['EMAIL', 'PUSH', 'SMS', 'IN_APP'] as const;
 export type ModelChannel = (typeof CHANNELS)[number];

@@ -1,5 +1,5 @@
 import { CHANNELS, slotValues, type DecayParams, type ModelChannel, type Profile, type Signal } from './profile.ts';
-import { HOURS_PER_WEEK } from './time/zones.ts';
+import { HOURS_PER_WEEK } from './time/local-slot.ts';
 
 export const MODEL_VERSION = 'sto-hier-first-v2';
 

@@ -90,10 +90,11 @@ export interface SlotScores {
 
 /** Circular smoothing; the kernel is normalized to sum 1, so smoothing moves evidence, never adds any. */
 function smooth(values: Float64Array, kernel: readonly number[], period: number, out: Float64Array): Float64Array {
-  let weight = kernel[0] ?? 1;
+  const centre = kernel[0] ?? 1;
+  let weight = centre;
   for (let k = 1; k < kernel.length; k++) weight += 2 * kernel[k]!;
   for (let i = 0; i < values.length; i++) {
-    let sum = (kernel[0] ?? 1) * values[i]!;
+    let sum = centre * values[i]!;
     for (let k = 1; k < kernel.length; k++) {
       const after = i + k < period ? i + k : (i + k) % period;
       const before = i - k >= 0 ? i - k : (i - k + period) % period;
@@ -106,7 +107,7 @@ function smooth(values: Float64Array, kernel: readonly number[], period: number,
 
 function total(values: Float64Array): number {
   let sum = 0;
-  for (const value of values) sum += value;
+  for (let index = 0; index < values.length; index++) sum += values[index]!;
   return sum;
 }
 
@@ -186,7 +187,6 @@ function evidence(dense: DenseCells, factor: number, channel: ModelChannel, obje
   const exposure = EXPOSURE_SCRATCH;
   const stored = dense.values;
   // Each value is its stored cell times the decay factor, as slotValues computes it.
-  const cells = (index: number) => stored[index]! * factor;
   for (const rows of ROWS) {
     const channelWeight = rows.channel === channel ? 1 : params.otherChannelWeight;
     if (channelWeight === 0) continue;
@@ -196,23 +196,24 @@ function evidence(dense: DenseCells, factor: number, channel: ModelChannel, obje
       (params.allEngagementWeight > 0 ? (objective === 'CLICK' ? rows.clickBits : rows.openBits) : 0) |
       (objective === 'CLICK' && params.clickObjectiveWeight > 0 ? rows.clickObjectiveBits : 0);
     if ((dense.rows & feeds) === 0 && Number.isFinite(channelWeight)) continue;
-    for (let slot = 0; slot < HOURS_PER_WEEK; slot++) own[slot] = cells(rows.firstEngagement + slot);
+    for (let slot = 0, base = rows.firstEngagement; slot < HOURS_PER_WEEK; slot++) own[slot] = stored[base + slot]! * factor;
     if (params.allEngagementWeight > 0) {
       for (const { base, weight } of objective === 'CLICK' ? rows.click : rows.open) {
-        for (let slot = 0; slot < HOURS_PER_WEEK; slot++) own[slot]! += weight * params.allEngagementWeight * cells(base + slot);
+        for (let slot = 0; slot < HOURS_PER_WEEK; slot++) own[slot]! += weight * params.allEngagementWeight * (stored[base + slot]! * factor);
       }
     }
     if (objective === 'CLICK' && params.clickObjectiveWeight > 0) {
       for (const base of rows.clickObjective) {
-        for (let slot = 0; slot < HOURS_PER_WEEK; slot++) own[slot]! += params.clickObjectiveWeight * cells(base + slot);
+        for (let slot = 0; slot < HOURS_PER_WEEK; slot++) own[slot]! += params.clickObjectiveWeight * (stored[base + slot]! * factor);
       }
     }
     // A channel's engagement is discounted by that channel's sends only: the share of its sends
     // that landed in this slot or the one before it.
     let exposureTotal = 0;
-    for (let slot = 0; slot < HOURS_PER_WEEK; slot++) {
-      exposure[slot] = cells(rows.exposure + slot);
-      exposureTotal += exposure[slot]!;
+    for (let slot = 0, base = rows.exposure; slot < HOURS_PER_WEEK; slot++) {
+      const value = stored[base + slot]! * factor;
+      exposure[slot] = value;
+      exposureTotal += value;
     }
     for (let slot = 0; slot < HOURS_PER_WEEK; slot++) {
       let value = own[slot]!;

@@ -15,7 +15,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import type { Consumer, Kafka, Producer } from 'kafkajs';
 import { bootstrap } from '../bootstrap/bootstrap.ts';
-import { localSlotOf } from '../model/time/zones.ts';
+import { localSlotOf } from '../model/time/local-slot.ts';
 import { readCommonConfig, suffixedTopics, topicEnvironment, type TopicsConfig } from '../shared/config/common-config.ts';
 import { EnvReader } from '../shared/config/env-reader.ts';
 import type { EngagementEvent, ReadySend, ScheduledSend, SendTrigger } from '../shared/contracts/record-types.ts';

@@ -1,4 +1,4 @@
-import { localSlotOf } from '../model/time/zones.ts';
+import { localSlotOf } from '../model/time/local-slot.ts';
 import type { EngagementEvent } from '../shared/contracts/record-types.ts';
 import type { SimRecipient } from '../simulator/population.ts';
 

@@ -3,7 +3,8 @@ import { ErrorCode, InputError, pureStep } from '../shared/errors.ts';
 import type { StateTransaction } from '../shared/stream/state-transaction.ts';
 import { applyEngagement, decodeProfile, emptyProfile, encodeProfile, mergeProfile, type Profile, type Signal } from '../model/profile.ts';
 import { DEFAULT_MODEL_PARAMS, type ModelParams } from '../model/score.ts';
-import { localSlotOf, resolveZone } from '../model/time/zones.ts';
+import { localSlotOf } from '../model/time/local-slot.ts';
+import { resolveTimeZone } from '../model/time/time-zone.ts';
 import type { EngineConfig } from './config.ts';
 import { RecentEventIds } from './recent-event-ids.ts';
 import { decodeRecipient, encodeRecipient, type RecipientRecord } from './recipient-record.ts';
@@ -116,9 +117,9 @@ export class RecipientState {
     const { profile, recent } = record;
     let zone = profile.timeZone ?? this.#config.defaultTimeZone;
     if (event.timeZone) {
-      const resolved = resolveZone(event.timeZone);
+      const resolved = resolveTimeZone(event.timeZone);
       if (!resolved.ok) throw new InputError(ErrorCode.INVALID_FIELD, `timeZone: ${resolved.reason}`);
-      zone = resolved.zone;
+      zone = resolved.zone.name;
     }
     if (recent.seenOrRecord(event.eventId, event.occurredAt, this.#config.dedupWindowMs, this.#config.dedupMaxIds)) {
       return { outcome: 'duplicate', signal: label };

@@ -2,7 +2,7 @@ import type { SendTrigger } from '../shared/contracts/record-types.ts';
 import { decide, validateTrigger } from '../model/decide.ts';
 import { compileDecisionConfig, type Decision, type DecisionConfig, type DecisionTrigger } from '../model/decision-types.ts';
 import { isThinHistory, MODEL_VERSION, scoreSlots, type ModelParams } from '../model/score.ts';
-import { resolveZone } from '../model/time/zones.ts';
+import { resolveTimeZone } from '../model/time/time-zone.ts';
 import type { EngineConfig } from './config.ts';
 import type { RecipientEvidence } from './recipient-state.ts';
 
@@ -54,8 +54,8 @@ export class SendTimeDecider {
   /** The zone whose cohort prior applies: the trigger's, else the recipient's learned one. */
   cohortZone(trigger: DecisionTrigger): string | null {
     if (!trigger.timeZone) return null;
-    const resolved = resolveZone(trigger.timeZone);
-    return resolved.ok ? resolved.zone : null;
+    const resolved = resolveTimeZone(trigger.timeZone);
+    return resolved.ok ? resolved.zone.name : null;
   }
 
   decide(trigger: DecisionTrigger, evidence: RecipientEvidence): Decision {

@@ -13,9 +13,8 @@ import { scheduleIdOf, stableUnitInterval } from './hash.ts';
 import { firstAllowedAtOrAfter, isQuiet, isQuietMinute, quietHoursProblem } from './quiet-hours.ts';
 import { topOfHourSlots } from './time/hour-slots.ts';
 import { formatLocalIso } from './time/local-iso.ts';
-import { DAY_MS, HOUR_MS, HOURS_PER_WEEK, localSlotOf } from './time/local-slot.ts';
+import { HOUR_MS, HOURS_PER_WEEK, localSlotOf } from './time/local-slot.ts';
 import { nextLocalMinuteAtOrAfter } from './time/next-local-time.ts';
-import { cacheZoneOffsets } from './time/offset-timeline.ts';
 import { resolveTimeZone, type ResolvedZone, type ZoneOffsets } from './time/time-zone.ts';
 
 // The decision for one trigger, in the order of DESIGN.md: validate, explicit sendAt, urgent
@@ -115,8 +114,8 @@ export function decide(trigger: DecisionTrigger, context: DecisionContext, confi
   const { zone, source } = chooseZone(trigger, context, config);
   const startMs = context.nowMs;
   const endMs = startMs + trigger.windowHours * HOUR_MS;
-  // Cover the window plus room on both sides for local-time resolution and quiet-hours deferral.
-  const window: DecisionWindow = { startMs, endMs, zone: cacheZoneOffsets(zone, startMs - DAY_MS, endMs + 2 * DAY_MS), quietHours: trigger.quietHours ?? null };
+  // The resolved zone answers offsets from its cached timeline (no Intl call per slot).
+  const window: DecisionWindow = { startMs, endMs, zone, quietHours: trigger.quietHours ?? null };
   const candidates = candidateSlots(window, context.slotScores);
   const choice = chooseSendTime(trigger, context, config, window, candidates);
   const decision: Decision = {

@@ -1,5 +1,5 @@
 import { ByteReader, ByteWriter } from './byte-codec.ts';
-import { HOURS_PER_WEEK } from './time/zones.ts';
+import { HOURS_PER_WEEK } from './time/local-slot.ts';
 
 export const CHANNELS = ['EMAIL', 'PUSH', 'SMS', 'IN_APP'] as const;
 export type ModelChannel = (typeof CHANNELS)[number];
@@ -89,6 +89,7 @@ function decayFactor(fromMs: number, toMs: number, params: DecayParams): number 
 /** Moves the profile's reference time forward to `toMs`, decaying every cell. */
 export function decayTo(profile: Profile, toMs: number, params: DecayParams): void {
   if (toMs <= profile.refMs) return;
+  touch(profile);
   if (profile.cells.size > 0) {
     const factor = decayFactor(profile.refMs, toMs, params);
     for (const [index, value] of profile.cells) {
@@ -124,6 +125,7 @@ const HUMAN_ENGAGEMENT: ReadonlySet<Signal> = new Set(['HUMAN_OPEN', 'CLICK', 'C
  */
 export function applyEngagement(profile: Profile, event: EngagementInput, params: DecayParams): { firstOfDay: boolean } {
   if (event.slot < 0 || event.slot >= HOURS_PER_WEEK || !Number.isInteger(event.slot)) throw new RangeError(`slot ${event.slot} outside 0..167`);
+  touch(profile);
   if (profile.events === 0 || event.atMs < profile.firstSeenMs) profile.firstSeenMs = event.atMs;
   const grid = params.refGranularityMs ?? 0;
   decayTo(profile, grid > 0 ? Math.floor(event.atMs / grid) * grid : event.atMs, params);
@@ -160,6 +162,7 @@ function addCell(profile: Profile, index: number, amount: number): void {
 
 /** Adds (sign 1) or removes (sign -1) a whole profile into an aggregate (erasure, merges). */
 export function mergeProfile(target: Profile, source: Profile, sign: 1 | -1, params: DecayParams): void {
+  touch(target);
   const at = Math.max(target.refMs, source.refMs);
   decayTo(target, at, params);
   const factor = decayFactor(source.refMs, at, params);
@@ -178,6 +181,71 @@ export function slotValues(profile: Profile, channel: ModelChannel, signal: Sign
   const factor = atMs > profile.refMs ? decayFactor(profile.refMs, atMs, params) : 1;
   for (let slot = 0; slot < HOURS_PER_WEEK; slot++) values[slot] = (profile.cells.get(base + slot) ?? 0) * factor;
   return values;
+}
+
+/** Number of cells of a profile: channel x signal x hour-of-week slot. */
+export const CELL_COUNT = CHANNELS.length * CELLS_PER_CHANNEL;
+
+/** Offset of the 168 slots of one channel and signal in a dense cell array (see decayedCells). */
+export function cellBase(channel: ModelChannel, signal: Signal): number {
+  return cellIndex(channel, signal, 0);
+}
+
+/** The factor that decays the profile's cells from its reference time to `atMs` (1 when not later). */
+export function decayFactorTo(profile: Profile, atMs: number, params: DecayParams): number {
+  return atMs > profile.refMs ? decayFactor(profile.refMs, atMs, params) : 1;
+}
+
+/** A profile's cells as stored, dense, with the channel-signal rows that hold any cell. */
+export interface DenseCells {
+  /** Indexed like cellIndex; zero where the profile has no cell. Not decayed. */
+  values: Float64Array;
+  /** Bit `channel * SIGNALS.length + signal` is set when that row has a cell. */
+  rows: number;
+}
+
+/**
+ * Every cell as stored (not decayed), dense, written into `into`. Times decayFactorTo these are
+ * the values slotValues gives, read in one pass over the sparse cells instead of a lookup per slot.
+ */
+export function denseCells(profile: Profile, into: Float64Array): DenseCells {
+  if (into.length !== CELL_COUNT) throw new RangeError(`a dense cell array has ${CELL_COUNT} entries, not ${into.length}`);
+  into.fill(0);
+  let rows = 0;
+  for (const [index, value] of profile.cells) {
+    if (!(index >= 0 && index < CELL_COUNT)) continue;
+    into[index] = value;
+    rows |= 1 << Math.floor(index / HOURS_PER_WEEK);
+  }
+  return { values: into, rows };
+}
+
+/** The bit of a channel-signal row in DenseCells.rows. */
+export function rowBit(channel: ModelChannel, signal: Signal): number {
+  return 1 << (CHANNELS.indexOf(channel) * SIGNALS.length + SIGNALS.indexOf(signal));
+}
+
+// Mutations through this module count a revision per profile, so the dense cells of an aggregate
+// (a cohort, the population), read by every decision and changed far less often, are built once
+// per change. Kept beside the profile, not in it: a profile stays plain data for its codec.
+const REVISIONS = new WeakMap<Profile, number>();
+const DENSE = new WeakMap<Profile, { revision: number; cells: Map<number, number>; size: number; dense: DenseCells }>();
+
+function touch(profile: Profile): void {
+  REVISIONS.set(profile, (REVISIONS.get(profile) ?? 0) + 1);
+}
+
+/**
+ * denseCells of a profile that many decisions read, cached until the profile changes through
+ * this module (its cells must not be edited directly while it is in use).
+ */
+export function sharedDenseCells(profile: Profile): DenseCells {
+  const revision = REVISIONS.get(profile) ?? 0;
+  const cached = DENSE.get(profile);
+  if (cached !== undefined && cached.revision === revision && cached.cells === profile.cells && cached.size === profile.cells.size) return cached.dense;
+  const dense = denseCells(profile, new Float64Array(CELL_COUNT));
+  DENSE.set(profile, { revision, cells: profile.cells, size: profile.cells.size, dense });
+  return dense;
 }
 
 export function profileTotal(profile: Profile, signal: Signal, atMs: number, params: DecayParams): number {

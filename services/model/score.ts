@@ -1,5 +1,5 @@
-import { CHANNELS, slotValues, type DecayParams, type ModelChannel, type Profile, type Signal } from './profile.ts';
-import { HOURS_PER_WEEK } from './time/zones.ts';
+import { CELL_COUNT, cellBase, CHANNELS, decayFactorTo, denseCells, rowBit, sharedDenseCells, type DenseCells, type DecayParams, type ModelChannel, type Profile, type Signal } from './profile.ts';
+import { HOURS_PER_WEEK } from './time/local-slot.ts';
 
 export const MODEL_VERSION = 'sto-hier-first-v2';
 
@@ -89,14 +89,16 @@ export interface SlotScores {
 }
 
 /** Circular smoothing; the kernel is normalized to sum 1, so smoothing moves evidence, never adds any. */
-function smooth(values: Float64Array, kernel: readonly number[], period: number): Float64Array {
-  let weight = kernel[0] ?? 1;
+function smooth(values: Float64Array, kernel: readonly number[], period: number, out: Float64Array): Float64Array {
+  const centre = kernel[0] ?? 1;
+  let weight = centre;
   for (let k = 1; k < kernel.length; k++) weight += 2 * kernel[k]!;
-  const out = new Float64Array(values.length);
   for (let i = 0; i < values.length; i++) {
-    let sum = (kernel[0] ?? 1) * values[i]!;
+    let sum = centre * values[i]!;
     for (let k = 1; k < kernel.length; k++) {
-      sum += kernel[k]! * (values[(i + k) % period]! + values[(i - k + period) % period]!);
+      const after = i + k < period ? i + k : (i + k) % period;
+      const before = i - k >= 0 ? i - k : (i - k + period) % period;
+      sum += kernel[k]! * (values[after]! + values[before]!);
     }
     out[i] = weight > 0 ? sum / weight : values[i]!;
   }
@@ -105,7 +107,7 @@ function smooth(values: Float64Array, kernel: readonly number[], period: number)
 
 function total(values: Float64Array): number {
   let sum = 0;
-  for (const value of values) sum += value;
+  for (let index = 0; index < values.length; index++) sum += values[index]!;
   return sum;
 }
 
@@ -124,6 +126,54 @@ const CLICK_SIGNALS: readonly [Signal, number][] = [
 
 const CLICK_OBJECTIVE_SIGNALS: readonly Signal[] = ['CLICK', 'CONVERSION'];
 
+// Row offsets of each channel's signals in a dense cell array, looked up once, with the rows
+// whose cells feed the channel's evidence per objective (when all are empty, it adds nothing).
+const ROWS = CHANNELS.map((channel) => ({
+  channel,
+  firstEngagementBit: rowBit(channel, 'FIRST_ENGAGEMENT'),
+  openBits: OPEN_SIGNALS.reduce((bits, [signal]) => bits | rowBit(channel, signal), 0),
+  clickBits: CLICK_SIGNALS.reduce((bits, [signal]) => bits | rowBit(channel, signal), 0),
+  clickObjectiveBits: CLICK_OBJECTIVE_SIGNALS.reduce((bits, signal) => bits | rowBit(channel, signal), 0),
+  firstEngagement: cellBase(channel, 'FIRST_ENGAGEMENT'),
+  exposure: cellBase(channel, 'EXPOSURE'),
+  open: OPEN_SIGNALS.map(([signal, weight]) => ({ base: cellBase(channel, signal), weight })),
+  click: CLICK_SIGNALS.map(([signal, weight]) => ({ base: cellBase(channel, signal), weight })),
+  clickObjective: CLICK_OBJECTIVE_SIGNALS.map((signal) => cellBase(channel, signal)),
+}));
+
+/**
+ * Scratch for one profile's decayed cells: scoring is synchronous and reads one profile's
+ * cells completely before the next, so one buffer serves every call (no 37 kB per profile).
+ */
+const CELLS_SCRATCH = new Float64Array(CELL_COUNT);
+const OWN_SCRATCH = new Float64Array(HOURS_PER_WEEK);
+const EXPOSURE_SCRATCH = new Float64Array(HOURS_PER_WEEK);
+
+/** The evidence of an individual's profile, in EVIDENCE_SCRATCH. */
+function ownEvidence(profile: Profile, channel: ModelChannel, objective: Objective, atMs: number, params: ModelParams): Float64Array {
+  return evidence(denseCells(profile, CELLS_SCRATCH), decayFactorTo(profile, atMs, params), channel, objective, params);
+}
+
+/** The evidence of an aggregate (cohort, population), whose dense cells are shared by decisions. */
+function sharedEvidence(profile: Profile, channel: ModelChannel, objective: Objective, atMs: number, params: ModelParams): Float64Array {
+  return evidence(sharedDenseCells(profile), decayFactorTo(profile, atMs, params), channel, objective, params);
+}
+
+// Intermediate arrays of scoreSlots, reused: it is synchronous and returns fresh arrays only
+// for what leaves it (scores, slotMass).
+const EVIDENCE_SCRATCH = new Float64Array(HOURS_PER_WEEK);
+const GLOBAL_RAW = new Float64Array(HOURS_PER_WEEK);
+const GLOBAL_DIST = new Float64Array(HOURS_PER_WEEK);
+const COHORT_RAW = new Float64Array(HOURS_PER_WEEK);
+const COHORT_DIST = new Float64Array(HOURS_PER_WEEK);
+const COHORT_BY_DAY = new Float64Array(HOURS_PER_WEEK);
+const COHORT_DAY_SHARE = new Float64Array(7);
+const OWN_SMOOTHED = new Float64Array(HOURS_PER_WEEK);
+const HOUR_OF_DAY = new Float64Array(24);
+const BY_TYPE = new Float64Array(48);
+const TYPE_TOTALS = new Float64Array(2);
+const DAY_TOTALS = new Float64Array(7);
+
 /**
  * Engagement evidence per local slot: the first engagement of the day (what a send should
  * precede) plus a share of all human engagement and, for the CLICK objective, every click and
@@ -131,29 +181,40 @@ const CLICK_OBJECTIVE_SIGNALS: readonly Signal[] = ['CLICK', 'CONVERSION'];
  * count. Where sends are known, engagement in the hours right after them is discounted: it
  * happened because a message arrived, not because of a habit.
  */
-function evidence(profile: Profile, channel: ModelChannel, objective: Objective, atMs: number, params: ModelParams): Float64Array {
-  const out = new Float64Array(HOURS_PER_WEEK);
-  const signals = objective === 'CLICK' ? CLICK_SIGNALS : OPEN_SIGNALS;
-  for (const other of CHANNELS) {
-    const channelWeight = other === channel ? 1 : params.otherChannelWeight;
+function evidence(dense: DenseCells, factor: number, channel: ModelChannel, objective: Objective, params: ModelParams): Float64Array {
+  const out = EVIDENCE_SCRATCH.fill(0);
+  const own = OWN_SCRATCH;
+  const exposure = EXPOSURE_SCRATCH;
+  const stored = dense.values;
+  // Each value is its stored cell times the decay factor, as slotValues computes it.
+  for (const rows of ROWS) {
+    const channelWeight = rows.channel === channel ? 1 : params.otherChannelWeight;
     if (channelWeight === 0) continue;
-    const own = slotValues(profile, other, 'FIRST_ENGAGEMENT', atMs, params);
+    // Every value of an empty channel is 0 and adds exactly nothing (a finite weight times 0).
+    const feeds =
+      rows.firstEngagementBit |
+      (params.allEngagementWeight > 0 ? (objective === 'CLICK' ? rows.clickBits : rows.openBits) : 0) |
+      (objective === 'CLICK' && params.clickObjectiveWeight > 0 ? rows.clickObjectiveBits : 0);
+    if ((dense.rows & feeds) === 0 && Number.isFinite(channelWeight)) continue;
+    for (let slot = 0, base = rows.firstEngagement; slot < HOURS_PER_WEEK; slot++) own[slot] = stored[base + slot]! * factor;
     if (params.allEngagementWeight > 0) {
-      for (const [signal, weight] of signals) {
-        const values = slotValues(profile, other, signal, atMs, params);
-        for (let slot = 0; slot < HOURS_PER_WEEK; slot++) own[slot]! += weight * params.allEngagementWeight * values[slot]!;
+      for (const { base, weight } of objective === 'CLICK' ? rows.click : rows.open) {
+        for (let slot = 0; slot < HOURS_PER_WEEK; slot++) own[slot]! += weight * params.allEngagementWeight * (stored[base + slot]! * factor);
       }
     }
     if (objective === 'CLICK' && params.clickObjectiveWeight > 0) {
-      for (const signal of CLICK_OBJECTIVE_SIGNALS) {
-        const values = slotValues(profile, other, signal, atMs, params);
-        for (let slot = 0; slot < HOURS_PER_WEEK; slot++) own[slot]! += params.clickObjectiveWeight * values[slot]!;
+      for (const base of rows.clickObjective) {
+        for (let slot = 0; slot < HOURS_PER_WEEK; slot++) own[slot]! += params.clickObjectiveWeight * (stored[base + slot]! * factor);
       }
     }
     // A channel's engagement is discounted by that channel's sends only: the share of its sends
     // that landed in this slot or the one before it.
-    const exposure = slotValues(profile, other, 'EXPOSURE', atMs, params);
-    const exposureTotal = total(exposure);
+    let exposureTotal = 0;
+    for (let slot = 0, base = rows.exposure; slot < HOURS_PER_WEEK; slot++) {
+      const value = stored[base + slot]! * factor;
+      exposure[slot] = value;
+      exposureTotal += value;
+    }
     for (let slot = 0; slot < HOURS_PER_WEEK; slot++) {
       let value = own[slot]!;
       if (exposureTotal > 0 && params.exposureDiscount > 0) {
@@ -185,8 +246,7 @@ function shrink(count: number, total: number, strength: number, prior: number): 
 }
 
 /** Normalizes each day's 24 values of a week to sum to 1 (uniform where a day is empty). */
-function perDay(values: Float64Array): Float64Array {
-  const out = new Float64Array(HOURS_PER_WEEK);
+function perDay(values: Float64Array, out: Float64Array): Float64Array {
   for (let day = 0; day < DAYS; day++) {
     let sum = 0;
     for (let hour = 0; hour < 24; hour++) sum += values[day * 24 + hour]!;
@@ -218,22 +278,22 @@ export function scoreSlots(input: {
   const { channel, objective, atMs } = input;
   const kernel = params.smoothing;
 
-  const globalRaw = input.global ? smooth(evidence(input.global, channel, objective, atMs, params), kernel, HOURS_PER_WEEK) : new Float64Array(HOURS_PER_WEEK);
+  const globalRaw = input.global ? smooth(sharedEvidence(input.global, channel, objective, atMs, params), kernel, HOURS_PER_WEEK, GLOBAL_RAW) : GLOBAL_RAW.fill(0);
   const globalTotal = total(globalRaw);
-  const globalDist = new Float64Array(HOURS_PER_WEEK);
+  const globalDist = GLOBAL_DIST;
   for (let slot = 0; slot < HOURS_PER_WEEK; slot++) globalDist[slot] = (globalRaw[slot]! + 1e-3) / (globalTotal + 1e-3 * HOURS_PER_WEEK);
 
-  const cohortRaw = input.cohort ? smooth(evidence(input.cohort, channel, objective, atMs, params), kernel, HOURS_PER_WEEK) : new Float64Array(HOURS_PER_WEEK);
+  const cohortRaw = input.cohort ? smooth(sharedEvidence(input.cohort, channel, objective, atMs, params), kernel, HOURS_PER_WEEK, COHORT_RAW) : COHORT_RAW.fill(0);
   const cohortTotal = total(cohortRaw);
-  const cohortDist = new Float64Array(HOURS_PER_WEEK);
+  const cohortDist = COHORT_DIST;
   for (let slot = 0; slot < HOURS_PER_WEEK; slot++) {
     cohortDist[slot] = (cohortRaw[slot]! + params.cohortStrength * globalDist[slot]!) / (cohortTotal + params.cohortStrength);
   }
-  const cohortByDay = perDay(cohortDist);
-  const cohortDayShare = new Float64Array(DAYS);
+  const cohortByDay = perDay(cohortDist, COHORT_BY_DAY);
+  const cohortDayShare = COHORT_DAY_SHARE.fill(0);
   for (let slot = 0; slot < HOURS_PER_WEEK; slot++) cohortDayShare[Math.floor(slot / 24)]! += cohortDist[slot]!;
 
-  const own = smooth(evidence(input.profile, channel, objective, atMs, params), kernel, HOURS_PER_WEEK);
+  const own = smooth(ownEvidence(input.profile, channel, objective, atMs, params), kernel, HOURS_PER_WEEK, OWN_SMOOTHED);
   let ownTotal = total(own);
   if (params.evidenceFromActiveDays && ownTotal > 0 && input.profile.activeDays > 0) {
     const scale = input.profile.activeDays / ownTotal;
@@ -241,10 +301,10 @@ export function scoreSlots(input: {
     ownTotal = input.profile.activeDays;
   }
   // Pooled levels: whole week, kind of day (weekday, weekend), weekday.
-  const hourOfDay = new Float64Array(24);
-  const byType = new Float64Array(48);
-  const typeTotals = new Float64Array(2);
-  const dayTotals = new Float64Array(DAYS);
+  const hourOfDay = HOUR_OF_DAY.fill(0);
+  const byType = BY_TYPE.fill(0);
+  const typeTotals = TYPE_TOTALS.fill(0);
+  const dayTotals = DAY_TOTALS.fill(0);
   for (let slot = 0; slot < HOURS_PER_WEEK; slot++) {
     const day = Math.floor(slot / 24);
     const hour = slot % 24;
@@ -268,7 +328,7 @@ export function scoreSlots(input: {
   const scores = new Float64Array(HOURS_PER_WEEK);
   for (let slot = 0; slot < HOURS_PER_WEEK; slot++) {
     let sum = 0;
-    for (let k = 0; k < params.arrivalWindowHours; k++) sum += predicted[(slot + k) % HOURS_PER_WEEK]!;
+    for (let k = 0; k < params.arrivalWindowHours; k++) sum += predicted[slot + k < HOURS_PER_WEEK ? slot + k : (slot + k) % HOURS_PER_WEEK]!;
     scores[slot] = Math.min(1, sum);
   }
 
@@ -298,17 +358,35 @@ function addRecentActivity(predicted: Float64Array, profile: Profile, atMs: numb
   if (!(weight > 0) || !(halfLife > 0) || profile.lastEngagedSlot < 0) return;
   const elapsedHours = (atMs - profile.lastEngagedMs) / HOUR_MS;
   if (!(elapsedHours < HOURS_PER_WEEK) || elapsedHours < -1) return;
-  const survive = (hours: number) => 2 ** (-Math.max(0, hours) / halfLife);
+  const survive = survivalTable(halfLife);
   const dayShares = new Float64Array(DAYS);
   for (let slot = 0; slot < HOURS_PER_WEEK; slot++) dayShares[Math.floor(slot / 24)]! += predicted[slot]!;
   for (let slot = 0; slot < HOURS_PER_WEEK; slot++) {
-    // Hours from the engagement to the start of this slot's next occurrence.
-    let start = ((slot - profile.lastEngagedSlot + HOURS_PER_WEEK) % HOURS_PER_WEEK) - 0.5;
-    if (start + 1 <= elapsedHours - 0.5) start += HOURS_PER_WEEK;
-    const mass = survive(start) - survive(start + 1);
+    // Hours from the engagement to the start of this slot's next occurrence: start = hours - 0.5.
+    let hours = (slot - profile.lastEngagedSlot + HOURS_PER_WEEK) % HOURS_PER_WEEK;
+    if (hours + 0.5 <= elapsedHours - 0.5) hours += HOURS_PER_WEEK;
+    const mass = survive[hours]! - survive[hours + 1]!;
     if (mass > 1e-9) predicted[slot] = predicted[slot]! + weight * dayShares[Math.floor(slot / 24)]! * mass;
   }
 }
+
+/**
+ * survive[h] = 2^(-max(0, h - 0.5) / halfLife): the share of a session's carry-on left at the
+ * start of each slot, h hours after the engagement's slot, for h = 0..2 weeks. The same powers
+ * for every decision, so they are computed once per half-life.
+ */
+function survivalTable(halfLife: number): Float64Array {
+  let table = SURVIVAL_TABLES.get(halfLife);
+  if (table === undefined) {
+    table = new Float64Array(2 * HOURS_PER_WEEK + 2);
+    for (let hours = 0; hours < table.length; hours++) table[hours] = 2 ** (-Math.max(0, hours - 0.5) / halfLife);
+    if (SURVIVAL_TABLES.size >= 64) SURVIVAL_TABLES.clear();
+    SURVIVAL_TABLES.set(halfLife, table);
+  }
+  return table;
+}
+
+const SURVIVAL_TABLES = new Map<number, Float64Array>();
 
 export function isThinHistory(profile: Profile, minActiveDays: number): boolean {
   return profile.activeDays < minActiveDays;

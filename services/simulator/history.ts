@@ -2,7 +2,7 @@ import type { Channel, EngagementEvent } from '../shared/contracts/record-types.
 import type { SimRecipient } from './population.ts';
 import { forEachLocalHour, respondToSend, sendEventOf } from './respond.ts';
 import { SeededRandom } from './seeded-random.ts';
-import { instantOfWall } from './zone-clock.ts';
+import { resolveLocalWall } from '../model/time/instant-of-local.ts';
 
 // Past engagement as a sender with a fixed legacy schedule would have logged it: messages went
 // out only at the schedule's instants, so opens and clicks exist only after those sends (the
@@ -55,7 +55,7 @@ export function legacySendTimes(recipient: SimRecipient, fromMs: number, toMs: n
     schedule.forEach((slot, index) => {
       if (slot.isoWeekday !== isoWeekday) return;
       const wallMs = day * DAY_MS + slot.minuteOfDay * 60_000;
-      const sendAtMs = slot.clock === 'UTC' ? wallMs : instantOfWall(wallMs, recipient.timeZone);
+      const sendAtMs = slot.clock === 'UTC' ? wallMs : resolveLocalWall(wallMs, recipient.timeZone).epochMs;
       if (sendAtMs >= from && sendAtMs < toMs) sends.push({ sendAtMs, campaignId: `legacy-${ymd}-${index}` });
     });
   }

@@ -8,7 +8,8 @@ import { InMemoryEngine } from './in-memory-engine.ts';
 import { createPopulation, DEFAULT_START_MS, type SimRecipient } from './population.ts';
 import { candidateSendTimes, expectedOpen, oracleSlot, respondToSend, sendEventOf } from './respond.ts';
 import { SeededRandom } from './seeded-random.ts';
-import { instantOfWall, nextLocalMinute } from './zone-clock.ts';
+import { resolveLocalWall } from '../model/time/instant-of-local.ts';
+import { nextLocalMinuteAtOrAfter } from '../model/time/next-local-time.ts';
 
 // Closed-loop measurement of the real decision path against the ground truth. Each simulated
 // week every recipient gets one trigger; the engine's own state and decision code (in memory)
@@ -93,7 +94,7 @@ export function weeklyTrigger(recipient: SimRecipient, week: number, weekStartMs
   const rng = new SeededRandom(['trigger', seed, recipient.recipientId, week]);
   const day = Math.floor(weekStartMs / DAY_MS) + rng.below(7);
   const minute = 360 + rng.below(360);
-  const occurredAt = instantOfWall(day * DAY_MS + minute * 60_000, recipient.timeZone);
+  const occurredAt = resolveLocalWall(day * DAY_MS + minute * 60_000, recipient.timeZone).epochMs;
   return {
     triggerId: `sim-trigger-${seed}-${recipient.recipientId}-w${week}`,
     recipientId: recipient.recipientId,
@@ -120,7 +121,7 @@ export function weeklyTrigger(recipient: SimRecipient, week: number, weekStartMs
 /** Where the legacy schedule would have sent the trigger: its default local time in the window, else the window start. */
 export function legacySendTime(trigger: SendTrigger, timeZone: string): number {
   const endMs = trigger.occurredAt + trigger.windowHours * HOUR_MS;
-  const atMs = nextLocalMinute(trigger.occurredAt, trigger.defaultLocalMinute ?? LEGACY_DEFAULT_LOCAL_MINUTE, timeZone);
+  const atMs = nextLocalMinuteAtOrAfter(trigger.occurredAt, trigger.defaultLocalMinute ?? LEGACY_DEFAULT_LOCAL_MINUTE, timeZone);
   return atMs <= endMs ? atMs : trigger.occurredAt;
 }
 

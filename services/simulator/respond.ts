@@ -1,7 +1,8 @@
 import type { Channel, EngagementEvent } from '../shared/contracts/record-types.ts';
 import type { SimRecipient } from './population.ts';
 import { SeededRandom } from './seeded-random.ts';
-import { zoneClock } from './zone-clock.ts';
+import { localSlotOfWall } from '../model/time/local-slot.ts';
+import { requireZone } from '../model/time/time-zone.ts';
 
 // How a simulated recipient reacts to a delivered message. Inbox checks are a Poisson process
 // with the recipient's hourly rate; each check opens a waiting message with openPerCheck, so the
@@ -36,16 +37,14 @@ const PROXY_USER_AGENT = 'Mozilla/5.0 (Macintosh) Apple-Mail-Proxy (AppleMailPri
 
 /** Calls `visit` for each piece of [fromMs, toMs) that lies inside one local clock hour. */
 export function forEachLocalHour(fromMs: number, toMs: number, timeZone: string, visit: (startMs: number, endMs: number, hourOfWeek: number) => boolean | void): void {
-  const clock = zoneClock(timeZone);
+  const zone = requireZone(timeZone);
   let cursor = fromMs;
   while (cursor < toMs) {
-    const wallMs = cursor + clock.offsetMsAt(cursor);
+    const offsetMs = zone.offsetMsAt(cursor);
+    const wallMs = cursor + offsetMs;
     const intoHour = ((wallMs % HOUR_MS) + HOUR_MS) % HOUR_MS;
     const end = Math.min(toMs, cursor + HOUR_MS - intoHour);
-    const localDay = Math.floor(wallMs / DAY_MS);
-    const weekday = (((localDay + 3) % 7) + 7) % 7; // 1970-01-01 was a Thursday; Monday = 0
-    const hourOfWeek = weekday * 24 + Math.floor((wallMs - localDay * DAY_MS) / HOUR_MS);
-    if (visit(cursor, end, hourOfWeek) === true) return;
+    if (visit(cursor, end, localSlotOfWall(wallMs, offsetMs).hourOfWeek) === true) return;
     cursor = end;
   }
 }
@@ -76,11 +75,11 @@ export function expectedClick(recipient: SimRecipient, sendAtMs: number): number
  * there) when they fall mid-hour.
  */
 export function candidateSendTimes(recipient: SimRecipient, windowStartMs: number, windowEndMs: number): number[] {
-  const clock = zoneClock(recipient.timeZone);
+  const zone = requireZone(recipient.timeZone);
   const times: number[] = [];
   let cursor = windowStartMs;
   while (cursor <= windowEndMs) {
-    const wallMs = cursor + clock.offsetMsAt(cursor);
+    const wallMs = cursor + zone.offsetMsAt(cursor);
     const intoHour = ((wallMs % HOUR_MS) + HOUR_MS) % HOUR_MS;
     if (intoHour === 0 || cursor === windowStartMs) times.push(cursor);
     cursor += intoHour === 0 ? HOUR_MS : HOUR_MS - intoHour;

@@ -32,7 +32,7 @@ export function topOfHourSlots(fromMs: number, toMs: number, zone: ZoneRef): Hou
     if (offsets.offsetMsAt(probeMs) !== offsetMs) {
       // The offset changes before the next top of the hour: continue from the transition, whose
       // own reading may be a top of the hour (03:00 right after the US spring-forward).
-      cursor = firstInstantWithOtherOffset(offsets, cursor, probeMs, offsetMs);
+      cursor = firstInstantWithOtherOffset((epochMs) => offsets.offsetMsAt(epochMs), cursor, probeMs, offsetMs);
       continue;
     }
     if (candidateMs > toMs) break;

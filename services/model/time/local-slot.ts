@@ -4,18 +4,22 @@ export const HOUR_MS = 3_600_000;
 export const DAY_MS = 86_400_000;
 export const HOURS_PER_WEEK = 168;
 
-/** Where an instant falls on the recipient's local clock. */
+/**
+ * Where an instant falls on the recipient's local clock: what ingest counts an event under, and
+ * what a decision scores a slot by.
+ */
 export interface LocalSlot {
   /** Local hour of week, Monday 00:00-00:59 = 0 ... Sunday 23:00-23:59 = 167. */
   hourOfWeek: number;
-  /** Local calendar date, YYYY-MM-DD. */
-  localDate: string;
+  /** Local calendar day as days since 1970-01-01 (localDateOf gives YYYY-MM-DD). */
+  localDay: number;
   localHour: number;
   minute: number;
   /** ISO weekday, Monday = 1 ... Sunday = 7. */
   isoWeekday: number;
   /** Local minute of day, 0..1439. */
   minuteOfDay: number;
+  /** UTC offset in minutes at that instant. */
   offsetMinutes: number;
 }
 
@@ -42,7 +46,7 @@ export function localSlotOfWall(wallMs: number, offsetMs: number): LocalSlot {
   const minute = Math.floor((msOfDay % HOUR_MS) / 60_000);
   return {
     hourOfWeek: (isoWeekday - 1) * 24 + localHour,
-    localDate: civilDate(days),
+    localDay: days,
     localHour,
     minute,
     isoWeekday,
@@ -52,7 +56,7 @@ export function localSlotOfWall(wallMs: number, offsetMs: number): LocalSlot {
 }
 
 /** YYYY-MM-DD of a day count since 1970-01-01 (proleptic Gregorian; Hinnant's days-to-civil). */
-function civilDate(days: number): string {
+export function localDateOf(days: number): string {
   const shifted = days + 719_468;
   const era = Math.floor(shifted / 146_097);
   const dayOfEra = shifted - era * 146_097;

@@ -1,4 +1,5 @@
 import { IANAZone } from 'luxon';
+import { OffsetTimeline } from './offset-timeline.ts';
 
 // A recipient's zone is an IANA name ("Europe/Berlin", "Asia/Kathmandu", "Etc/GMT-5") or a fixed
 // offset ("+05:45", "-03:00", "+0545", "UTC+2", "GMT-3", "UTC-03:30"). Fixed offsets are parsed here
@@ -40,8 +41,34 @@ const KNOWN_ZONES: ReadonlySet<string> = new Set(Intl.supportedValuesOf('timeZon
 
 const EXPECTED = 'expected an IANA name like "Europe/Berlin" or a fixed offset like "+05:45" or "UTC+2"';
 
+// Every event and trigger names its zone, and resolving a name builds Intl objects: resolutions
+// are memoized per input, and zones per normalized name, so each zone has one offset timeline.
+const MAX_MEMOIZED = 10_000;
+const RESOLUTIONS = new Map<string, ZoneResolution>();
+const ZONES_BY_NAME = new Map<string, ResolvedZone>();
+
 /** Resolves and validates a zone name; an unknown or malformed name comes back with a reason. */
 export function resolveTimeZone(input: string): ZoneResolution {
+  if (typeof input !== 'string') return resolveUncached(input);
+  let resolution = RESOLUTIONS.get(input);
+  if (resolution === undefined) {
+    resolution = resolveUncached(input);
+    if (resolution.ok) {
+      const shared = ZONES_BY_NAME.get(resolution.zone.name);
+      if (shared === undefined) {
+        if (ZONES_BY_NAME.size >= MAX_MEMOIZED) ZONES_BY_NAME.clear();
+        ZONES_BY_NAME.set(resolution.zone.name, resolution.zone);
+      } else {
+        resolution = { ok: true, zone: shared };
+      }
+    }
+    if (RESOLUTIONS.size >= MAX_MEMOIZED) RESOLUTIONS.clear();
+    RESOLUTIONS.set(input, resolution);
+  }
+  return resolution;
+}
+
+function resolveUncached(input: string): ZoneResolution {
   if (typeof input !== 'string' || input.trim() === '') {
     return { ok: false, reason: `time zone is empty (${EXPECTED})` };
   }
@@ -96,14 +123,10 @@ function fixedZone(offsetMs: number): ResolvedZone {
 
 function ianaZone(name: string): ResolvedZone {
   const zone = IANAZone.create(name);
-  return Object.freeze({
-    name,
-    kind: ZoneKind.IANA,
-    fixedOffsetMs: null,
-    offsetMsAt: (epochMs: number) => {
-      const minutes = zone.offset(epochMs);
-      if (!Number.isFinite(minutes)) throw new RangeError(`no offset for ${name} at ${epochMs}`);
-      return Math.round(minutes * MINUTE_MS);
-    },
+  const timeline = new OffsetTimeline((epochMs: number) => {
+    const minutes = zone.offset(epochMs);
+    if (!Number.isFinite(minutes)) throw new RangeError(`no offset for ${name} at ${epochMs}`);
+    return Math.round(minutes * MINUTE_MS);
   });
+  return Object.freeze({ name, kind: ZoneKind.IANA, fixedOffsetMs: null, offsetMsAt: (epochMs: number) => timeline.offsetMsAt(epochMs) });
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { localSlotOf } from '../../../services/model/time/zones.ts';
+import { localSlotOf } from '../../../services/model/time/local-slot.ts';
 import { createPopulation, RECIPIENT_KINDS, type SimRecipient } from '../../../services/simulator/population.ts';
 import { candidateSendTimes, expectedOpen, oracleSlot } from '../../../services/simulator/respond.ts';
 

@@ -10,8 +10,10 @@ export interface OwnedPartition<S = unknown> {
   readonly lock: PartitionLock;
   /** restoring → ready → revoked; only a ready partition is processed or punctuated. */
   phase: 'restoring' | 'ready' | 'revoked';
-  /** The handler's state of this partition (set when the store opens). */
+  /** The handler's state of this partition (onOpen's result; undefined for handlers without one). */
   state: S | undefined;
+  /** onOpen ran: onClose is owed. */
+  opened: boolean;
 }
 
 /** The partition numbers of an assignment across co-partitioned topics, and the change from `owned`. */
@@ -61,7 +63,7 @@ export class Membership<S> {
       this.#owned.delete(owned.partition);
     }
     const added = diff.added.map((partition) => {
-      const owned: OwnedPartition<S> = { partition, store: null, cache: new CleanCache(this.#cacheEntries), lock: new PartitionLock(), phase: 'restoring', state: undefined };
+      const owned: OwnedPartition<S> = { partition, store: null, cache: new CleanCache(this.#cacheEntries), lock: new PartitionLock(), phase: 'restoring', state: undefined, opened: false };
       this.#owned.set(partition, owned);
       return owned;
     });

@@ -84,6 +84,7 @@ export class PartitionRestorer<S> {
       for (const owned of pending) {
         if (owned.phase !== 'restoring') continue;
         owned.state = (await handler.onOpen?.(owned.store!)) as S;
+        owned.opened = true;
         if (owned.phase !== 'restoring') continue;
         owned.phase = 'ready';
         ready.push(owned);

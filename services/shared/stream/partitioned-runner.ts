@@ -169,11 +169,23 @@ export class PartitionedRunner<S = unknown> {
    */
   #logJoinWait(): void {
     const startedAt = Date.now();
+    // The consumer's own connection to the coordinator is busy with the parked JoinGroup (a
+    // broker answers one request per connection at a time): describe the group on another one.
+    let admin: ReturnType<Kafka['admin']> | null = null;
+    const describe = async () => {
+      admin ??= this.#options.kafka.admin();
+      await admin.connect();
+      const { groups } = await admin.describeGroups([this.#options.groupId]);
+      return groups[0] ?? null;
+    };
     const tick = async () => {
-      if (this.#lifecycle.phase !== 'joining') return;
-      const group = await this.#consumer.describeGroup().catch(() => null);
-      if (this.#lifecycle.phase !== 'joining') return;
-      this.#options.logger.info(
+      if (this.#lifecycle.phase !== 'joining') {
+        await admin?.disconnect().catch(() => undefined);
+        return;
+      }
+      const group = await Promise.race([describe(), new Promise<null>((resolve) => setTimeout(() => resolve(null), 1_000).unref())]).catch(() => null);
+      if (this.#lifecycle.phase !== 'joining') return void (await admin?.disconnect().catch(() => undefined));
+      this.#options.logger.warn(
         {
           groupId: this.#options.groupId,
           waitingMs: Date.now() - startedAt,
@@ -232,6 +244,9 @@ export class PartitionedRunner<S = unknown> {
     const { next, added, revoked } = this.#membership.assign(assignment, this.#options.topics);
     this.#options.logger.info({ owned: next, added: added.map((owned) => owned.partition), revoked: revoked.map((owned) => owned.partition) }, 'assignment');
     for (const owned of revoked) void this.#close(owned);
+    // A pass that ran while the rebalance fenced every partition dropped its work without
+    // re-arming: the partitions kept get their wake-ups again.
+    for (const owned of this.#membership.ready()) void this.#punctuation?.rearm(owned);
     if (added.length > 0) {
       this.#consumer.pause(this.#options.topics.map((topic) => ({ topic, partitions: added.map((owned) => owned.partition) })));
       this.#restorer.restore(added);
@@ -254,7 +269,8 @@ export class PartitionedRunner<S = unknown> {
   async #close(owned: OwnedPartition<S>): Promise<void> {
     this.#punctuation?.disarm(owned.partition);
     await owned.lock.run(async () => {
-      if (owned.state !== undefined) await this.#options.handler.onClose?.(owned.partition, owned.state);
+      if (owned.opened) await this.#options.handler.onClose?.(owned.partition, owned.state as S);
+      owned.opened = false;
       owned.state = undefined;
       await owned.store?.close();
     });
@@ -290,7 +306,7 @@ export class PartitionedRunner<S = unknown> {
         );
         this.#watchdog.batchSucceeded();
       } catch (error) {
-        if (owned.state !== undefined) this.#options.handler.onAbort?.(batch.partition, owned.state);
+        if (owned.opened) this.#options.handler.onAbort?.(batch.partition, owned.state as S);
         this.#watchdog.batchFailed(errorMessage(error));
         throw error;
       }

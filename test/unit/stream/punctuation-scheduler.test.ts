@@ -55,6 +55,7 @@ async function owning(handler: DelayHandler, stores: PartitionStore[]): Promise<
   for (const owned of added) {
     owned.store = stores[owned.partition]!;
     owned.state = await handler.onOpen(owned.store);
+    owned.opened = true;
     owned.phase = 'ready';
   }
   return membership;

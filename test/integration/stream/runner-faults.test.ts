@@ -17,6 +17,13 @@ class NoopHandler implements PartitionHandler<null> {
   async handle(): Promise<void> {}
 }
 
+/** A handler whose every record fails with a foreign (retriable) error, as a store that cannot write would. */
+class FailingHandler implements PartitionHandler<null> {
+  async handle(): Promise<void> {
+    throw new Error('IO error: No space left on device');
+  }
+}
+
 async function waitFor(condition: () => boolean | Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await condition())) {
@@ -25,7 +32,7 @@ async function waitFor(condition: () => boolean | Promise<boolean>, timeoutMs: n
   }
 }
 
-describe('restore faults on the real broker', () => {
+describe('runner faults on the real broker', () => {
   const logger = createLogger('restore-faults-test', 'silent');
   const common = stackConfig();
   const kafka = createKafka(common.kafka, logger);
@@ -44,7 +51,13 @@ describe('restore faults on the real broker', () => {
     for (const dir of dirs) await dir.remove();
   });
 
-  async function runner(topics: ReturnType<typeof uniqueTopics>, stateDir: string, registry: Registry, livenessStallMs?: number): Promise<PartitionedRunner<null>> {
+  async function runner(
+    topics: ReturnType<typeof uniqueTopics>,
+    stateDir: string,
+    registry: Registry,
+    livenessStallMs?: number,
+    handler: PartitionHandler<null> = new NoopHandler(),
+  ): Promise<PartitionedRunner<null>> {
     const created = new PartitionedRunner<null>({
       kafka: createKafka(common.kafka, logger),
       producer,
@@ -54,7 +67,7 @@ describe('restore faults on the real broker', () => {
       changelogTopic: topics.engineChangelog,
       stateDir,
       cacheEntries: 100,
-      handler: new NoopHandler(),
+      handler,
       deadLetters: new DeadLetterPublisher({
         producer,
         codec,
@@ -124,5 +137,19 @@ describe('restore faults on the real broker', () => {
     await waitFor(() => !broken.isLive(), 30_000, '/livez to fail');
     expect(broken.livenessProblem()).toMatch(/state store of partition\(s\) 0 cannot open/);
     expect(broken.readiness().ready).toBe(false);
+  });
+
+  it('is not live, and says why, when its consumer loop has made no progress for STO_LIVENESS_STALL_MS', async () => {
+    const topics = uniqueTopics('stall');
+    await createTestTopics(topics, 1);
+    const dir = await temporaryDir('runner-stall');
+    dirs.push(dir);
+    const stalled = await runner(topics, dir.path, new Registry(), 10_000, new FailingHandler());
+    await waitFor(() => stalled.readiness().ready, 60_000, 'the runner ready');
+    expect(stalled.isLive()).toBe(true);
+    await producer.send({ topic: topics.engagement, messages: [{ key: 'k', value: 'v' }] });
+    // The batch fails and is retried; fetches go on but are no progress. Bounded: stall time plus slack.
+    await waitFor(() => !stalled.isLive(), 40_000, '/livez to fail after 10 s without progress');
+    expect(stalled.livenessProblem()).toMatch(/consumer loop made no progress for \d+ s: a batch keeps failing \(IO error: No space left on device\)/);
   });
 });

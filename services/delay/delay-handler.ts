@@ -4,36 +4,37 @@ import type { SchemaCodec, Writer } from '../shared/contracts/schema-codec.ts';
 import { ErrorCode, InputError } from '../shared/errors.ts';
 import type { Logger } from '../shared/logger.ts';
 import type { PartitionStore } from '../shared/stream/partition-store.ts';
-import type { OutgoingRecord, PartitionedRunner, PartitionHandler } from '../shared/stream/partitioned-runner.ts';
+import type { Emit, PartitionHandler, PunctuationContext, Punctuator } from '../shared/stream/partitioned-runner.ts';
 import type { StateTransaction } from '../shared/stream/state-transaction.ts';
 import type { DelayConfig } from './config.ts';
 import type { DelayMetrics } from './delay-metrics.ts';
-import { cancelPending, earliestDue, erasePending, idKey, pendingFrom, schedulePending, takeDue, type PendingSend } from './pending-sends.ts';
-import { ReleaseTimer, type TimerApi } from './release-timer.ts';
+import { cancelPending, earliestDue, erasePending, idKey, pendingFrom, schedulePending, takeDue, type OnCorrupt, type PendingSend } from './pending-sends.ts';
 import { TokenBucket } from './token-bucket.ts';
+
+/** The delay service's in-memory state of one partition, owned by the runner. */
+export interface DelayPartitionState {
+  /** Pending sends in the committed store. */
+  pending: number;
+  /** Changes of the batch or release being committed, applied once it is. */
+  uncommitted: number;
+}
 
 /**
  * Keeps scheduled sends in the partition stores and releases each to the ready topic at its
- * instant, never before: consumption (handle) writes pending sends; a per-partition timer wakes
- * at the earliest due one and releases due sends under the runner's partition lock.
+ * instant, never before: consumption (handle) writes pending sends; the release is the
+ * runner's punctuation, which wakes at a partition's earliest due send and runs only for
+ * partitions the runner still owns, inside its commit protocol.
  */
-export class DelayHandler implements PartitionHandler {
+export class DelayHandler implements PartitionHandler<DelayPartitionState>, Punctuator<DelayPartitionState> {
   readonly #config: Readonly<DelayConfig>;
   readonly #codec: SchemaCodec;
   readonly #readyWriter: Writer;
   readonly #metrics: DelayMetrics;
   readonly #logger: Logger;
-  readonly #clock: () => number;
-  readonly #timer: ReleaseTimer;
   readonly #buckets = new Map<Channel, TokenBucket>();
-  readonly #stores = new Map<number, PartitionStore>();
-  readonly #pending = new Map<number, number>();
-  /** Pending-count changes of the batch being consumed, applied only once its state is committed. */
-  readonly #uncommitted = new Map<number, number>();
-  /** Whether a release pass is running, and whether another one was asked for while it ran. */
-  readonly #flight = { running: false, again: false };
-  #runner: Pick<PartitionedRunner, 'runExclusiveMany'> | null = null;
-  #stopped = false;
+  /** A dead-letter record for an unreadable stored value met while consuming (releases use the runner's quarantine). */
+  readonly #quarantineLetter: ((key: string, value: Buffer, reason: string) => { topic: string; message: import('kafkajs').Message }) | null;
+  readonly punctuator: Punctuator<DelayPartitionState> = this;
 
   constructor(options: {
     config: Readonly<DelayConfig>;
@@ -42,32 +43,18 @@ export class DelayHandler implements PartitionHandler {
     metrics: DelayMetrics;
     logger: Logger;
     clock: () => number;
-    timers?: TimerApi;
+    quarantineLetter?: (key: string, value: Buffer, reason: string) => { topic: string; message: import('kafkajs').Message };
   }) {
     this.#config = options.config;
     this.#codec = options.codec;
     this.#readyWriter = options.readyWriter;
     this.#metrics = options.metrics;
     this.#logger = options.logger;
-    this.#clock = options.clock;
-    this.#timer = new ReleaseTimer({ clock: options.clock, clockRate: options.config.clockSpeedup, ...(options.timers ? { timers: options.timers } : {}), fire: () => void this.releaseDueSends() });
+    this.#quarantineLetter = options.quarantineLetter ?? null;
     for (const channel of Object.keys(options.config.ratePerSecond) as Channel[]) {
       const rate = options.config.ratePerSecond[channel];
       if (rate > 0) this.#buckets.set(channel, new TokenBucket(rate, options.config.rateBurst, options.clock()));
     }
-  }
-
-  attach(runner: Pick<PartitionedRunner, 'runExclusiveMany'>): void {
-    this.#runner = runner;
-  }
-
-  #adjustPending(partition: number, delta: number): void {
-    this.#pending.set(partition, (this.#pending.get(partition) ?? 0) + delta);
-    this.#metrics.pending.set([...this.#pending.values()].reduce((sum, count) => sum + count, 0));
-  }
-
-  #adjustAfterCommit(partition: number, delta: number): void {
-    this.#uncommitted.set(partition, (this.#uncommitted.get(partition) ?? 0) + delta);
   }
 
   /**
@@ -82,124 +69,83 @@ export class DelayHandler implements PartitionHandler {
     return scheduleId ? [idKey(scheduleId)] : [];
   }
 
-  async handle(topic: string, message: KafkaMessage, tx: StateTransaction): Promise<void> {
+  async handle(topic: string, message: KafkaMessage, tx: StateTransaction, emit: Emit, state: DelayPartitionState): Promise<void> {
     const { topics, maxRecordBytes } = this.#config.common;
     if ((message.value?.length ?? 0) > maxRecordBytes) throw new InputError(ErrorCode.OVERSIZE, `record of ${message.value?.length} bytes exceeds STO_MAX_RECORD_BYTES=${maxRecordBytes}`);
+    const onCorrupt = this.#onCorruptWhileConsuming(tx.partition, emit);
     if (topic === topics.scheduled) {
       const send = await this.#codec.decode<ScheduledSend>('scheduled', message.value);
       if (!send.scheduleId || !send.recipientId) throw new InputError(ErrorCode.INVALID_FIELD, 'scheduleId and recipientId are required');
       if (!Number.isFinite(send.sendAt) || send.sendAt < 0) throw new InputError(ErrorCode.INVALID_FIELD, `sendAt ${send.sendAt} is not an instant`);
       if (send.action === 'CANCEL') {
-        if (await cancelPending(tx, send.scheduleId)) {
-          this.#adjustAfterCommit(tx.partition, -1);
+        if (await cancelPending(tx, send.scheduleId, onCorrupt)) {
+          state.uncommitted--;
           this.#metrics.cancelled.inc({ cause: 'cancel' });
         }
         return;
       }
-      this.#adjustAfterCommit(tx.partition, await schedulePending(tx, pendingFrom(send)));
+      state.uncommitted += await schedulePending(tx, pendingFrom(send), onCorrupt);
     } else if (topic === topics.erasure) {
       const request = await this.#codec.decode<ErasureRequest>('erasure', message.value);
-      const removed = await erasePending(tx, request.recipientId);
-      this.#adjustAfterCommit(tx.partition, -removed);
+      const removed = await erasePending(tx, request.recipientId, onCorrupt);
+      state.uncommitted -= removed;
       this.#metrics.cancelled.inc({ cause: 'erasure' }, removed);
     }
   }
 
-  async onOpen(store: PartitionStore): Promise<void> {
-    this.#stores.set(store.partition, store);
-    const count = await store.countEntries({ gte: 'due:', lt: 'due:\xff' });
-    this.#pending.set(store.partition, 0);
-    this.#adjustPending(store.partition, count);
-    this.#timer.arm(store.partition, await earliestDue({ store }));
+  #onCorruptWhileConsuming(partition: number, emit: Emit): OnCorrupt {
+    return (key, value, reason) => {
+      this.#metrics.quarantined.inc();
+      this.#logger.error({ partition, key, bytes: value.length, reason }, 'unreadable pending send removed while consuming');
+      if (this.#quarantineLetter) emit(this.#quarantineLetter(key, value, reason));
+    };
   }
 
-  onClose(partition: number): void {
-    this.#uncommitted.delete(partition);
-    this.#timer.disarm(partition);
-    this.#stores.delete(partition);
-    this.#pending.delete(partition);
-    this.#adjustPending(partition, 0);
+  async onOpen(store: PartitionStore): Promise<DelayPartitionState> {
+    const pending = await store.countEntries({ gte: 'due:', lt: 'due:\xff' });
+    this.#metrics.pending.inc(pending);
+    return { pending, uncommitted: 0 };
   }
 
-  /** A failed batch is retried from its first record: its counts must not stay behind. */
-  onAbort(partition: number): void {
-    this.#uncommitted.delete(partition);
+  onClose(_partition: number, state: DelayPartitionState): void {
+    this.#metrics.pending.dec(state.pending);
+    state.pending = 0;
+    state.uncommitted = 0;
   }
 
-  afterCommit(partition: number): void {
-    const delta = this.#uncommitted.get(partition) ?? 0;
-    this.#uncommitted.delete(partition);
-    if (delta !== 0) this.#adjustPending(partition, delta);
-    const store = this.#stores.get(partition);
-    if (store) void earliestDue({ store }).then((due) => this.#timer.arm(partition, due));
+  /** A failed or dropped batch or release is retried from its start: its counts must not stay behind. */
+  onAbort(_partition: number, state: DelayPartitionState): void {
+    state.uncommitted = 0;
   }
 
-  /**
-   * Releases due sends, never before their instant. A timer wakes for one partition, but every
-   * partition with something due is released in the same pass and one commit: outputs in one
-   * go, then all changelogs in one request (runExclusiveMany), so a pass costs two produce round
-   * trips however many partitions it covers. One pass runs at a time; wake-ups during a pass ask
-   * for one more pass after it. Under load, passes grow instead of multiplying.
-   */
-  async releaseDueSends(): Promise<void> {
-    if (this.#flight.running) {
-      this.#flight.again = true;
-      return;
-    }
-    this.#flight.running = true;
-    try {
-      do {
-        this.#flight.again = false;
-        await this.#releasePass();
-      } while (this.#flight.again && !this.#stopped);
-    } finally {
-      this.#flight.running = false;
-    }
+  afterCommit(_partition: number, state: DelayPartitionState): void {
+    state.pending += state.uncommitted;
+    this.#metrics.pending.inc(state.uncommitted);
+    state.uncommitted = 0;
   }
 
-  async #releasePass(): Promise<void> {
-    if (this.#stopped || !this.#runner) return;
-    // Only partitions with something due take their lock; the others keep (or get) their timer.
-    const startedAt = this.#clock();
-    const due: number[] = [];
-    for (const [partition, store] of this.#stores) {
-      const earliest = await earliestDue({ store });
-      if (earliest !== null && earliest <= startedAt) due.push(partition);
-      else this.#timer.arm(partition, earliest);
-    }
-    if (due.length === 0) return;
-    const released = new Map<number, number>();
-    const retryInMs = new Map<number, number | null>();
-    try {
-      const owned = await this.#runner.runExclusiveMany(due, async (tx, emit) => {
-        const now = this.#clock();
-        const taken = await takeDue(tx, now, this.#config.releaseBatch, (send) => this.#buckets.get(send.channel)?.take(now) ?? 0);
-        retryInMs.set(tx.partition, taken.retryInMs);
-        released.set(tx.partition, taken.due.length);
-        for (const send of taken.due) this.#emitReady(send, now, emit);
-      });
-      for (const partition of owned) this.#adjustPending(partition, -(released.get(partition) ?? 0));
-    } catch (error) {
-      this.#logger.error({ err: error, partitions: due }, 'release failed; retrying in 1 s');
-      for (const partition of due) this.#timer.arm(partition, this.#clock() + 1_000);
-      return;
-    }
-    for (const partition of due) {
-      // A full batch: more may be due. Another pass at once (consumption gets the locks in between).
-      if ((released.get(partition) ?? 0) >= this.#config.releaseBatch) {
-        this.#flight.again = true;
-        continue;
-      }
-      const store = this.#stores.get(partition);
-      if (!store) continue;
-      const next = await earliestDue({ store });
-      const wait = retryInMs.get(partition) ?? null;
-      const retryAt = wait === null ? null : this.#clock() + wait;
-      this.#timer.arm(partition, next === null ? retryAt : retryAt === null ? next : Math.max(next, Math.min(retryAt, next + 3_600_000)));
-    }
+  nextWakeUp(store: PartitionStore): Promise<number | null> {
+    return earliestDue({ store });
   }
 
-  #emitReady(send: PendingSend, now: number, emit: (record: OutgoingRecord) => void): void {
+  /** Releases the partition's due sends (never before their instant), up to a batch, within rate limits. */
+  async punctuate({ tx, emit, now, quarantine }: PunctuationContext, state: DelayPartitionState): Promise<{ more: boolean; retryAt: number | null }> {
+    const taken = await takeDue(
+      tx,
+      now,
+      this.#config.releaseBatch,
+      (send) => this.#buckets.get(send.channel)?.take(now) ?? 0,
+      (key, value, reason) => {
+        this.#metrics.quarantined.inc();
+        quarantine(key, value, reason);
+      },
+    );
+    for (const send of taken.due) this.#emitReady(send, now, emit);
+    state.uncommitted -= taken.due.length + taken.corrupt;
+    return { more: taken.due.length + taken.corrupt >= this.#config.releaseBatch, retryAt: taken.retryInMs === null ? null : now + taken.retryInMs };
+  }
+
+  #emitReady(send: PendingSend, now: number, emit: Emit): void {
     const ready: ReadySend = {
       scheduleId: send.scheduleId,
       triggerId: send.triggerId,
@@ -221,10 +167,5 @@ export class DelayHandler implements PartitionHandler {
     this.#metrics.lateness.observe(lateness);
     this.#metrics.releases.inc({ channel: send.channel });
     if (this.#buckets.has(send.channel)) this.#metrics.rateLimitDelay.observe({ channel: send.channel }, lateness);
-  }
-
-  stop(): void {
-    this.#stopped = true;
-    this.#timer.disarmAll();
   }
 }

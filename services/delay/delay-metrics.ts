@@ -7,6 +7,7 @@ export class DelayMetrics {
   readonly rateLimitDelay: Histogram<'channel'>;
   readonly cancelled: Counter<'cause'>;
   readonly deadLetters: Counter<'topic' | 'code'>;
+  readonly quarantined: Counter;
 
   constructor(registry: Registry) {
     this.pending = new Gauge({ name: 'sto_delay_pending', help: 'Scheduled sends waiting for their instant.', registers: [registry] });
@@ -25,6 +26,11 @@ export class DelayMetrics {
       registers: [registry],
     });
     this.cancelled = new Counter({ name: 'sto_delay_cancelled_total', help: 'Pending sends removed, by cause (cancel, erasure).', labelNames: ['cause'], registers: [registry] });
+    this.quarantined = new Counter({
+      name: 'sto_delay_quarantined_total',
+      help: 'Stored pending sends that could not be read: removed and sent to the dead-letter topic with their key and bytes.',
+      registers: [registry],
+    });
     this.deadLetters = new Counter({
       name: 'sto_dead_letters_total',
       help: 'Records sent to a dead-letter topic, by source topic and error code.',

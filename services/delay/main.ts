@@ -4,6 +4,7 @@ import { assertRegistryReachable, createSchemaRegistryClient, SchemaCodec } from
 import { valueSubject } from '../shared/contracts/schema-files.ts';
 import { DeadLetterPublisher } from '../shared/kafka/dead-letter-publisher.ts';
 import { assertBrokerReachable, createKafka } from '../shared/kafka/kafka-client.ts';
+import { ErrorCode, StoError } from '../shared/errors.ts';
 import { exitAfter, exitOnStartupFailure, installSignalHandlers } from '../shared/lifecycle.ts';
 import { createLogger } from '../shared/logger.ts';
 import { createMetricsRegistry } from '../shared/metrics-registry.ts';
@@ -37,9 +38,21 @@ async function main(config: Readonly<DelayConfig>): Promise<void> {
     clock,
     onPublished: (topic, code) => metrics.deadLetters.inc({ topic, code }),
   });
-  const handler = new DelayHandler({ config, codec, readyWriter, metrics, logger, clock });
+  const handler = new DelayHandler({
+    config,
+    codec,
+    readyWriter,
+    metrics,
+    logger,
+    clock,
+    quarantineLetter: (key, value, reason) =>
+      deadLetters.letter(
+        { topic: topics.delayChangelog, partition: -1, offset: '-1', timestamp: String(clock()), key: Buffer.from(key), value },
+        new StoError(ErrorCode.CORRUPT_STATE, `stored value of key ${JSON.stringify(key)} cannot be read: ${reason}`),
+        deadLetterTopic(topics.scheduled),
+      ),
+  });
   const runner = new PartitionedRunner({
-    service: 'delay',
     kafka,
     producer,
     groupId: config.groupId,
@@ -54,16 +67,18 @@ async function main(config: Readonly<DelayConfig>): Promise<void> {
     logger,
     registry,
     syncWrites: config.syncWrites,
+    clock,
+    clockRate: config.clockSpeedup,
+    sessionTimeoutMs: config.common.kafka.sessionTimeoutMs,
+    livenessStallMs: config.common.livenessStallMs,
     // Exit non-zero so a supervisor restarts the process; its state and offsets are durable.
     onFatal: (error) => exitAfter(stop, logger, error),
   });
-  handler.attach(runner);
   const admin = new AdminServer({ host: config.common.adminHost, port: config.common.adminPort, registry, health: runner });
 
   let stopping: Promise<void> | null = null;
   const stop = () =>
     (stopping ??= (async () => {
-      handler.stop();
       await runner.stop();
       await producer.disconnect();
       await admin.stop();

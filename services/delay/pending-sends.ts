@@ -37,21 +37,55 @@ export function pendingFrom(send: ScheduledSend): PendingSend {
   };
 }
 
-/** Removes a pending send by id; returns whether one was there. */
-export async function cancelPending(tx: StateTransaction, scheduleId: string): Promise<boolean> {
+/** A stored value that cannot be read: its key, bytes and why. */
+export type OnCorrupt = (key: string, value: Buffer, reason: string) => void;
+
+const CHANNELS = new Set(['EMAIL', 'PUSH', 'SMS', 'IN_APP']);
+
+/** Decodes a stored pending send, or says why it cannot be one. */
+export function decodePending(value: Buffer): PendingSend | { corrupt: string } {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(value.toString('utf8'));
+  } catch (error) {
+    return { corrupt: `not JSON: ${(error as Error).message}` };
+  }
+  const send = parsed as Partial<PendingSend> | null;
+  if (typeof send !== 'object' || send === null) return { corrupt: 'not an object' };
+  for (const field of ['scheduleId', 'recipientId', 'triggerId', 'campaignId', 'timeZone', 'payload'] as const) {
+    if (typeof send[field] !== 'string') return { corrupt: `field ${field} is not a string` };
+  }
+  if (typeof send.sendAt !== 'number' || !Number.isFinite(send.sendAt)) return { corrupt: 'field sendAt is not a number' };
+  if (typeof send.channel !== 'string' || !CHANNELS.has(send.channel)) return { corrupt: `field channel ${JSON.stringify(send.channel)} is not a channel` };
+  return send as PendingSend;
+}
+
+/** The schedule id in a due key (`due:<13 digits>:<scheduleId>`). */
+const scheduleIdOf = (key: string) => key.slice(18);
+
+/**
+ * Removes a pending send by id; returns whether one was there. A stored value that cannot be
+ * read is removed all the same (its recipient index entry stays: erasure tolerates that) and
+ * handed to `onCorrupt`, so a replacement or cancel never fails on it.
+ */
+export async function cancelPending(tx: StateTransaction, scheduleId: string, onCorrupt?: OnCorrupt): Promise<boolean> {
   const due = await tx.get(idKey(scheduleId));
   if (!due) return false;
   const dueKeyText = due.toString('utf8');
   const stored = await tx.get(dueKeyText);
   tx.delete(dueKeyText);
   tx.delete(idKey(scheduleId));
-  if (stored) tx.delete(recipientKey((JSON.parse(stored.toString('utf8')) as PendingSend).recipientId, scheduleId));
+  if (stored) {
+    const send = decodePending(stored);
+    if ('corrupt' in send) onCorrupt?.(dueKeyText, stored, send.corrupt);
+    else tx.delete(recipientKey(send.recipientId, scheduleId));
+  }
   return true;
 }
 
 /** Adds a pending send; a later record with the same schedule id replaces the earlier one. Returns +1 for a new one, 0 for a replacement. */
-export async function schedulePending(tx: StateTransaction, send: PendingSend): Promise<number> {
-  const replaced = await cancelPending(tx, send.scheduleId);
+export async function schedulePending(tx: StateTransaction, send: PendingSend, onCorrupt?: OnCorrupt): Promise<number> {
+  const replaced = await cancelPending(tx, send.scheduleId, onCorrupt);
   const key = dueKey(send.sendAt, send.scheduleId);
   tx.put(key, Buffer.from(JSON.stringify(send)));
   tx.put(idKey(send.scheduleId), Buffer.from(key));
@@ -60,34 +94,48 @@ export async function schedulePending(tx: StateTransaction, send: PendingSend): 
 }
 
 /** Removes every pending send of a recipient (erasure); returns how many. */
-export async function erasePending(tx: StateTransaction, recipientId: string): Promise<number> {
+export async function erasePending(tx: StateTransaction, recipientId: string, onCorrupt?: OnCorrupt): Promise<number> {
   const prefix = `rcpt:${recipientId}:`;
   const ids = new Set<string>();
   for await (const [key] of tx.store.entries({ gte: prefix, lt: `${prefix}\xff` })) ids.add(key.slice(prefix.length));
   for (const [key, value] of tx.dirty) if (key.startsWith(prefix) && value !== null) ids.add(key.slice(prefix.length));
   let removed = 0;
-  for (const id of ids) if (await cancelPending(tx, id)) removed++;
+  for (const id of ids) {
+    tx.delete(`${prefix}${id}`);
+    if (await cancelPending(tx, id, onCorrupt)) removed++;
+  }
   return removed;
 }
 
 /**
  * Takes the sends due at `nowMs` (never later ones), oldest first, at most `limit`, asking
  * `admit` per send whether a rate limit lets it go now. Stops at the first one held back and
- * returns when to look again. Only committed entries are scanned.
+ * returns when to look again. Only committed entries are scanned. A stored value that cannot be
+ * read is removed and handed to `onCorrupt` (one bad value must not stop every release).
  */
 export async function takeDue(
   tx: StateTransaction,
   nowMs: number,
   limit: number,
   admit: (send: PendingSend) => number,
-): Promise<{ due: PendingSend[]; retryInMs: number | null }> {
+  onCorrupt?: OnCorrupt,
+): Promise<{ due: PendingSend[]; retryInMs: number | null; corrupt: number }> {
+  let corrupt = 0;
   const due: PendingSend[] = [];
   let retryInMs: number | null = null;
   const held = new Set<Channel>();
   for await (const [key, value] of tx.store.entries({ gte: 'due:', lt: dueKey(nowMs + 1, '') })) {
     if (due.length >= limit) break;
     if (tx.dirty.has(key)) continue;
-    const send = JSON.parse(value.toString('utf8')) as PendingSend;
+    const send = decodePending(value);
+    if ('corrupt' in send) {
+      if (!onCorrupt) throw new Error(`pending send ${key} cannot be read: ${send.corrupt}`);
+      tx.delete(key);
+      tx.delete(idKey(scheduleIdOf(key)));
+      onCorrupt(key, value, send.corrupt);
+      corrupt++;
+      continue;
+    }
     if (send.sendAt > nowMs) break;
     if (held.has(send.channel)) continue;
     const wait = admit(send);
@@ -101,7 +149,7 @@ export async function takeDue(
     tx.delete(idKey(send.scheduleId));
     tx.delete(recipientKey(send.recipientId, send.scheduleId));
   }
-  return { due, retryInMs };
+  return { due, retryInMs, corrupt };
 }
 
 /** The earliest committed due instant, or null. */

@@ -41,7 +41,6 @@ async function main(config: Readonly<EngineConfig>): Promise<void> {
   });
   const handler = new EngineHandler({ config, codec, writers, metrics, logger });
   const runner = new PartitionedRunner({
-    service: 'engine',
     kafka,
     producer,
     groupId: config.groupId,
@@ -56,6 +55,8 @@ async function main(config: Readonly<EngineConfig>): Promise<void> {
     logger,
     registry,
     syncWrites: config.syncWrites,
+    sessionTimeoutMs: config.common.kafka.sessionTimeoutMs,
+    livenessStallMs: config.common.livenessStallMs,
     // Exit non-zero so a supervisor restarts the process; its state and offsets are durable.
     onFatal: (error) => exitAfter(stop, logger, error),
   });

@@ -5,6 +5,8 @@ import { Gauge, type Registry } from 'prom-client';
 export interface HealthSource {
   /** The process is alive and its loops are not wedged. */
   isLive(): boolean;
+  /** Why the process is not live, for the /livez body (optional). */
+  livenessProblem?(): string | null;
   /** The service owns its partitions' state and can do its job. */
   readiness(): { ready: boolean; detail: Record<string, unknown> };
 }
@@ -36,7 +38,8 @@ export class AdminServer {
         );
       } else if (path === '/livez') {
         const live = health.isLive();
-        response.writeHead(live ? 200 : 503, { 'content-type': 'application/json' }).end(JSON.stringify({ live }));
+        const reason = live ? null : (health.livenessProblem?.() ?? null);
+        response.writeHead(live ? 200 : 503, { 'content-type': 'application/json' }).end(JSON.stringify(reason ? { live, reason } : { live }));
       } else if (path === '/readyz') {
         const { ready, detail } = health.readiness();
         response.writeHead(ready ? 200 : 503, { 'content-type': 'application/json' }).end(JSON.stringify({ ready, ...detail }));

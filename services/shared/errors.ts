@@ -1,5 +1,7 @@
 // A small error taxonomy: a stable `code`, a `retriable` flag and a `cause`.
-// Non-retriable input errors go to the dead-letter topic; retriable ones are retried in place.
+// The flag decides what happens to a record (errorDisposition): an error of ours that is not
+// retriable sends the record to the dead-letter topic; a retriable one, or any foreign error
+// (I/O, broker, store), is retried in place.
 
 export const ErrorCode = {
   CONFIG_INVALID: 'CONFIG_INVALID',
@@ -13,8 +15,13 @@ export const ErrorCode = {
   STORE_FAILURE: 'STORE_FAILURE',
   /** The service's own pure code threw on this record (a defect): dead-lettered, not retried forever. */
   PROCESSING_FAILED: 'PROCESSING_FAILED',
+  /** A stored value or changelog record that cannot be read: quarantined to a dead-letter record. */
+  CORRUPT_STATE: 'CORRUPT_STATE',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
+
+/** Codes about the environment rather than a record: retriable unless the thrower says otherwise. */
+const RETRIABLE_BY_DEFAULT: ReadonlySet<ErrorCode> = new Set([ErrorCode.DEPENDENCY_UNREACHABLE, ErrorCode.REGISTRY_UNAVAILABLE]);
 
 export class StoError extends Error {
   readonly code: ErrorCode;
@@ -24,7 +31,7 @@ export class StoError extends Error {
     super(message, { cause: options.cause });
     this.name = 'StoError';
     this.code = code;
-    this.retriable = options.retriable ?? false;
+    this.retriable = options.retriable ?? RETRIABLE_BY_DEFAULT.has(code);
   }
 }
 
@@ -46,7 +53,21 @@ export class ConfigError extends StoError {
 }
 
 export function isInputError(error: unknown): error is InputError {
-  return error instanceof InputError;
+  return errorDisposition(error) === 'dead-letter';
+}
+
+const CODES = new Set<string>(Object.values(ErrorCode));
+
+/**
+ * What to do with a record whose processing threw, read from the error's data (its `code` and
+ * `retriable` flag), not its class: errors of ours marked not retriable are about the record
+ * and dead-letter it; everything else (retriable errors of ours, foreign errors such as a
+ * broker, registry or disk failure) is about the environment and is retried.
+ */
+export function errorDisposition(error: unknown): 'dead-letter' | 'retry' {
+  if (typeof error !== 'object' || error === null) return 'retry';
+  const { code, retriable } = error as { code?: unknown; retriable?: unknown };
+  return typeof code === 'string' && CODES.has(code) && retriable === false ? 'dead-letter' : 'retry';
 }
 
 export function errorMessage(error: unknown): string {

@@ -17,6 +17,8 @@ export interface KafkaConfig {
   saslPassword: string | null;
   connectionTimeoutMs: number;
   requestTimeoutMs: number;
+  /** Consumer group session timeout: how long a crashed member blocks its partitions (and a restarted instance). */
+  sessionTimeoutMs: number;
 }
 
 export interface StoreTuning {
@@ -55,6 +57,8 @@ export interface CommonConfig {
   store: StoreTuning;
   /** Records larger than this go to the dead-letter topic (OVERSIZE). */
   maxRecordBytes: number;
+  /** No consumer-loop progress (or restores, punctuations failing) for this long makes /livez fail. */
+  livenessStallMs: number;
 }
 
 export const DEFAULT_TOPICS: Readonly<TopicsConfig> = Object.freeze({
@@ -122,6 +126,8 @@ export function readCommonConfig(env: EnvReader, service: string, defaultAdminPo
       saslPassword,
       connectionTimeoutMs: env.integer('STO_KAFKA_CONNECTION_TIMEOUT_MS', 3_000, 100, 120_000),
       requestTimeoutMs: env.integer('STO_KAFKA_REQUEST_TIMEOUT_MS', 30_000, 1_000, 300_000),
+      // The broker refuses session timeouts below group.min.session.timeout.ms (6 s by default).
+      sessionTimeoutMs: env.integer('STO_KAFKA_SESSION_TIMEOUT_MS', 10_000, 6_000, 300_000),
     },
     registry: {
       url: env.url('STO_SCHEMA_REGISTRY_URL', 'http://127.0.0.1:8081/apis/ccompat/v7'),
@@ -139,5 +145,6 @@ export function readCommonConfig(env: EnvReader, service: string, defaultAdminPo
       writeBufferBytes: env.integer('STO_STATE_WRITE_BUFFER_MB', 4, 1, 4_096) * MIB,
     },
     maxRecordBytes: env.integer('STO_MAX_RECORD_BYTES', 1_000_000, 1_024, 100_000_000),
+    livenessStallMs: env.integer('STO_LIVENESS_STALL_MS', 120_000, 10_000, 3_600_000),
   };
 }

@@ -1,4 +1,4 @@
-import type { IHeaders, Producer } from 'kafkajs';
+import type { IHeaders, Message, Producer } from 'kafkajs';
 import { deadLetterTopic } from '../config/common-config.ts';
 import type { DeadLetter } from '../contracts/record-types.ts';
 import type { SchemaCodec, Writer } from '../contracts/schema-codec.ts';
@@ -42,7 +42,17 @@ export class DeadLetterPublisher {
     this.#onPublished = options.onPublished ?? (() => undefined);
   }
 
-  async publish(record: FailedRecord, error: unknown): Promise<void> {
+  async publish(record: FailedRecord, error: unknown, topic = deadLetterTopic(record.topic)): Promise<void> {
+    const letter = this.letter(record, error, topic);
+    await this.#producer.send({ topic: letter.topic, messages: [letter.message] });
+    this.#onPublished(record.topic, String(letter.message.headers!['sto-error-code']));
+  }
+
+  /**
+   * The dead-letter record for `record`, to be produced by the caller (e.g. inside a commit that
+   * also deletes the record's state). `topic` defaults to `<record.topic>.dlq`.
+   */
+  letter(record: FailedRecord, error: unknown, topic = deadLetterTopic(record.topic)): { topic: string; message: Message } {
     const code = (error as Partial<StoError>).code ?? ErrorCode.INVALID_FIELD;
     const headers: Record<string, Buffer> = {};
     for (const [name, value] of Object.entries(record.headers ?? {})) {
@@ -62,11 +72,6 @@ export class DeadLetterPublisher {
       service: this.#service,
       failedAt: this.#clock(),
     };
-    const topic = deadLetterTopic(record.topic);
-    await this.#producer.send({
-      topic,
-      messages: [{ key: record.key, value: this.#codec.encode(this.#writer, letter), headers: { 'sto-error-code': code } }],
-    });
-    this.#onPublished(record.topic, code);
+    return { topic, message: { key: record.key, value: this.#codec.encode(this.#writer, letter), headers: { 'sto-error-code': code } } };
   }
 }

@@ -17,6 +17,20 @@ export function changelogMessages(partition: number, dirty: ReadonlyMap<string, 
 
 const RESTORE_BATCH = 5_000;
 
+/** What one changelog record means, or why it cannot be applied. */
+export function changelogEntry(
+  rawKey: Buffer | null,
+  value: Buffer | null,
+): { kind: 'offset'; topic: string; offset: number } | { kind: 'state'; key: string; value: Buffer | null } | { reason: string } {
+  if (rawKey === null || rawKey.length === 0) return { reason: 'changelog record without a key' };
+  const key = rawKey.toString('utf8');
+  if (!key.startsWith(CHANGELOG_OFFSET_KEY_PREFIX)) return { kind: 'state', key, value };
+  const text = value?.toString('utf8') ?? '';
+  // Before, Number() of a malformed entry became NaN (or 0 for an empty value) and was stored as the offset.
+  if (!/^\d{1,16}$/.test(text)) return { reason: `offset entry ${JSON.stringify(key.slice(CHANGELOG_OFFSET_KEY_PREFIX.length))} holds ${JSON.stringify(text.slice(0, 64))}, not an offset` };
+  return { kind: 'offset', topic: key.slice(CHANGELOG_OFFSET_KEY_PREFIX.length), offset: Number(text) };
+}
+
 /**
  * Brings partition stores up to the end of their compacted changelog partitions. A store that is
  * already at the end restores nothing; one that is behind replays only the tail; one that is ahead
@@ -30,6 +44,11 @@ export async function restoreFromChangelog(options: {
   groupPrefix: string;
   logger: Logger;
   isCancelled?: () => boolean;
+  /**
+   * A changelog record that cannot be applied (no key, or an offset entry that is not a
+   * non-negative integer): it is skipped, and handed here to be dead-lettered with its bytes.
+   */
+  quarantine?: (record: { partition: number; offset: string; timestamp: string; key: Buffer | null; value: Buffer | null }, reason: string) => Promise<void>;
 }): Promise<Map<number, number>> {
   const { kafka, topic, stores, logger } = options;
   const applied = new Map<number, number>(stores.map((store) => [store.partition, 0]));
@@ -86,13 +105,15 @@ export async function restoreFromChangelog(options: {
           for (const message of batch.messages) {
             const offset = Number(message.offset);
             if (offset < target.start || offset >= target.end) continue;
-            const key = message.key?.toString('utf8') ?? '';
-            if (key.startsWith(CHANGELOG_OFFSET_KEY_PREFIX)) {
-              offsets[key.slice(CHANGELOG_OFFSET_KEY_PREFIX.length)] = Number(message.value?.toString('utf8') ?? 0);
-            } else {
-              puts.set(key, message.value ?? null);
-            }
             next = offset + 1;
+            const entry = changelogEntry(message.key, message.value);
+            if ('reason' in entry) {
+              if (!options.quarantine) throw new Error(`changelog ${topic} partition ${batch.partition} offset ${offset}: ${entry.reason}`);
+              await options.quarantine({ partition: batch.partition, offset: message.offset, timestamp: message.timestamp, key: message.key, value: message.value }, entry.reason);
+              continue;
+            }
+            if (entry.kind === 'offset') offsets[entry.topic] = entry.offset;
+            else puts.set(entry.key, entry.value);
             applied.set(batch.partition, (applied.get(batch.partition) ?? 0) + 1);
             if (puts.size >= RESTORE_BATCH) await flush();
           }

@@ -66,7 +66,6 @@ describe('partitioned runner on the real broker', () => {
       clock: Date.now,
     });
     const runner = new PartitionedRunner({
-      service: 'test',
       kafka: createKafka(common.kafka, logger),
       producer,
       groupId: `${topics.engagement}.group`,

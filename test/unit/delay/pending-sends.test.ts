@@ -2,8 +2,8 @@ import { MemoryLevel } from 'memory-level';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { cancelPending, earliestDue, erasePending, schedulePending, takeDue, type PendingSend } from '../../../services/delay/pending-sends.ts';
-import { MAX_TIMER_MS, ReleaseTimer, type TimerApi } from '../../../services/delay/release-timer.ts';
+import { cancelPending, dueKey, earliestDue, erasePending, idKey, schedulePending, takeDue, type PendingSend } from '../../../services/delay/pending-sends.ts';
+import { MAX_TIMER_MS, WakeUpTimer, type TimerApi } from '../../../services/shared/stream/wake-up-timer.ts';
 import { TokenBucket } from '../../../services/delay/token-bucket.ts';
 import { PartitionStore } from '../../../services/shared/stream/partition-store.ts';
 import { CleanCache, StateTransaction } from '../../../services/shared/stream/state-transaction.ts';
@@ -114,11 +114,11 @@ describe('pending sends', () => {
   });
 });
 
-describe('release timer', () => {
+describe('wake-up timer', () => {
   it('never arms a Node timer longer than a minute, however far the send is', () => {
     const armed: number[] = [];
     const timers: TimerApi = { setTimeout: (_callback, ms) => armed.push(ms), clearTimeout: () => undefined };
-    const timer = new ReleaseTimer({ clock: () => 0, timers, fire: () => undefined });
+    const timer = new WakeUpTimer({ clock: () => 0, timers, fire: () => undefined });
     timer.arm(0, 40 * 86_400_000);
     expect(armed).toEqual([MAX_TIMER_MS]);
     timer.arm(0, 10);
@@ -131,9 +131,26 @@ describe('release timer', () => {
   it('sleeps in real time under an accelerated clock (the demo clock)', () => {
     const armed: number[] = [];
     const timers: TimerApi = { setTimeout: (_callback, ms) => armed.push(ms), clearTimeout: () => undefined };
-    const timer = new ReleaseTimer({ clock: () => 0, clockRate: 1_000, timers, fire: () => undefined });
+    const timer = new WakeUpTimer({ clock: () => 0, clockRate: 1_000, timers, fire: () => undefined });
     timer.arm(0, 10_000);
     timer.arm(1, 40 * 86_400_000);
     expect(armed).toEqual([10, MAX_TIMER_MS / 1_000]);
+  });
+});
+
+describe('unreadable stored sends while consuming', () => {
+  it('a replacement or erasure removes a stored send that cannot be read, and reports it, instead of failing the batch', async () => {
+    const db = new MemoryLevel<string, Buffer>({ keyEncoding: 'utf8', valueEncoding: 'buffer' });
+    const store = await PartitionStore.open({ baseDir: join(tmpdir(), 'sto-corrupt-pending'), partition: 0, factory: () => db as never });
+    const corruptKey = dueKey(1_000, 's-1');
+    await store.commit({ puts: new Map([[corruptKey, Buffer.from('\x00garbage')], [idKey('s-1'), Buffer.from(corruptKey)]]), offsets: {} });
+    const reported: [string, string][] = [];
+    const tx = new StateTransaction(store, new CleanCache(0));
+    const fresh = { scheduleId: 's-1', triggerId: 't', recipientId: 'r', campaignId: 'c', messageId: null, channel: 'EMAIL' as const, reason: 'OPTIMIZED' as const, sendAt: 2_000, timeZone: 'UTC', payload: '' };
+    expect(await schedulePending(tx, fresh, (key, value) => reported.push([key, value.toString('latin1')]))).toBe(0);
+    expect(reported).toEqual([[corruptKey, '\x00garbage']]);
+    await store.commit({ puts: tx.dirty, offsets: {} });
+    expect(await store.get(corruptKey)).toBeUndefined();
+    expect((await store.get(dueKey(2_000, 's-1')))?.toString()).toContain('"sendAt":2000');
   });
 });

@@ -16,11 +16,11 @@ export const NODE_TIMERS: TimerApi = {
 };
 
 /**
- * One timer per partition, armed for the earliest due send. It sleeps (no polling), never longer
- * than MAX_TIMER_MS, so a send weeks away never overflows a Node timer and a wall-clock jump is
- * noticed within a minute; the release itself re-reads the clock, so nothing goes early.
+ * One timer per partition, armed for its next wake-up. It sleeps (no polling), never longer
+ * than MAX_TIMER_MS, so a wake-up weeks away never overflows a Node timer and a wall-clock jump is
+ * noticed within a minute; the punctuation itself re-reads the clock, so nothing runs early.
  */
-export class ReleaseTimer {
+export class WakeUpTimer {
   readonly #timers: TimerApi;
   readonly #clock: () => number;
   readonly #fire: (partition: number) => void;

@@ -1,0 +1,157 @@
+import { Registry } from 'prom-client';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { deadLetterTopic } from '../../../services/shared/config/common-config.ts';
+import { createSchemaRegistryClient, SchemaCodec } from '../../../services/shared/contracts/schema-codec.ts';
+import { valueSubject } from '../../../services/shared/contracts/schema-files.ts';
+import { DeadLetterPublisher } from '../../../services/shared/kafka/dead-letter-publisher.ts';
+import { createKafka } from '../../../services/shared/kafka/kafka-client.ts';
+import { createLogger } from '../../../services/shared/logger.ts';
+import { PartitionedRunner, type PartitionHandler, type PunctuationContext } from '../../../services/shared/stream/partitioned-runner.ts';
+import { createTestTopics, stackConfig, temporaryDir, uniqueTopics } from '../support/stack.ts';
+
+/**
+ * A handler whose punctuation writes one marker per partition, `mark:<instance>:<partition>`,
+ * and, when asked, waits inside the punctuation of partition 1 until the test lets it go.
+ */
+class MarkingHandler implements PartitionHandler<null> {
+  readonly instance: string;
+  armed = false;
+  hold: { entered: () => void; gate: Promise<void> } | null = null;
+
+  constructor(instance: string) {
+    this.instance = instance;
+  }
+
+  async handle(): Promise<void> {}
+
+  onOpen(): null {
+    return null;
+  }
+
+  readonly punctuator = {
+    nextWakeUp: async () => (this.armed ? 0 : null),
+    punctuate: async ({ tx }: PunctuationContext) => {
+      tx.put(`mark:${this.instance}:${tx.partition}`, Buffer.from('1'));
+      if (tx.partition === 1 && this.hold) {
+        this.armed = false;
+        this.hold.entered();
+        await this.hold.gate;
+      }
+      return {};
+    },
+  };
+}
+
+async function waitFor(condition: () => boolean | Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+describe('punctuation and rebalance on the real broker', () => {
+  const topics = uniqueTopics('punct');
+  const logger = createLogger('punctuation-test', 'error');
+  const common = { ...stackConfig(), topics };
+  const kafka = createKafka(common.kafka, logger);
+  const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+  const dirs: { remove: () => Promise<void> }[] = [];
+  const runners: PartitionedRunner<null>[] = [];
+  let codec: SchemaCodec;
+
+  beforeAll(async () => {
+    await createTestTopics(topics, 2);
+    await producer.connect();
+    codec = new SchemaCodec(createSchemaRegistryClient(common.registry));
+  });
+
+  afterAll(async () => {
+    for (const runner of runners) await runner.stop();
+    await producer.disconnect();
+    for (const dir of dirs) await dir.remove();
+  });
+
+  async function startRunner(handler: MarkingHandler): Promise<PartitionedRunner<null>> {
+    const dir = await temporaryDir(`punct-${handler.instance}`);
+    dirs.push(dir);
+    const runner = new PartitionedRunner<null>({
+      kafka: createKafka(common.kafka, logger),
+      producer,
+      groupId: `${topics.engagement}.group`,
+      instanceId: handler.instance,
+      topics: [topics.engagement, topics.triggers],
+      changelogTopic: topics.engineChangelog,
+      stateDir: dir.path,
+      cacheEntries: 100,
+      handler,
+      deadLetters: new DeadLetterPublisher({
+        producer,
+        codec,
+        writer: await codec.writer('deadLetter', valueSubject(deadLetterTopic(topics.engagement))),
+        service: 'test',
+        clock: Date.now,
+      }),
+      logger,
+      registry: new Registry(),
+    });
+    runners.push(runner);
+    void runner.start();
+    return runner;
+  }
+
+  /** Every changelog key per partition, read to the end. */
+  async function changelogKeys(): Promise<Map<number, string[]>> {
+    const admin = kafka.admin();
+    await admin.connect();
+    const marks = await admin.fetchTopicOffsets(topics.engineChangelog);
+    await admin.disconnect();
+    const keys = new Map<number, string[]>(marks.map((mark) => [mark.partition, []]));
+    const remaining = new Set(marks.filter((mark) => Number(mark.high) > 0).map((mark) => mark.partition));
+    const consumer = kafka.consumer({ groupId: `${topics.engineChangelog}.reader` });
+    await consumer.connect();
+    await consumer.subscribe({ topic: topics.engineChangelog, fromBeginning: true });
+    await consumer.run({
+      eachMessage: async ({ partition, message }) => {
+        keys.get(partition)!.push(message.key?.toString() ?? '');
+        const high = Number(marks.find((mark) => mark.partition === partition)!.high);
+        if (Number(message.offset) >= high - 1) remaining.delete(partition);
+      },
+    });
+    await waitFor(() => remaining.size === 0, 30_000, 'the changelog read to its end');
+    await consumer.disconnect();
+    return keys;
+  }
+
+  it('never commits a punctuation for a partition revoked while it ran', async () => {
+    const a = new MarkingHandler('a');
+    const first = await startRunner(a);
+    await waitFor(() => first.readiness().ready && (first.readiness().detail.owned as number[]).length === 2, 60_000, 'runner a ready with both partitions');
+
+    // A pass over both partitions that stops inside partition 1's punctuation.
+    let entered!: () => void;
+    const inside = new Promise<void>((resolve) => (entered = resolve));
+    let open!: () => void;
+    a.hold = { entered, gate: new Promise<void>((resolve) => (open = resolve)) };
+    a.armed = true;
+    const pass = first.punctuateNow();
+    await inside;
+
+    // Meanwhile a second member joins and takes partition 1 (the assignment is sticky: a keeps 0).
+    const second = await startRunner(new MarkingHandler('b'));
+    await waitFor(
+      () => second.readiness().ready && (second.readiness().detail.owned as number[]).join() === '1' && (first.readiness().detail.owned as number[]).join() === '0',
+      90_000,
+      'partition 1 moved from runner a to runner b',
+    );
+    open();
+    await pass;
+
+    const keys = await changelogKeys();
+    // The pass committed what a still owns, and nothing of the partition it lost.
+    expect(keys.get(0)).toContain('mark:a:0');
+    expect(keys.get(1)).not.toContain('mark:a:1');
+    expect(second.ownedStores().map((store) => store.partition)).toEqual([1]);
+    expect(await second.ownedStores()[0]!.get('mark:a:1')).toBeUndefined();
+  });
+});

@@ -1,6 +1,6 @@
 import { AdminServer } from '../shared/admin-server.ts';
 import { deadLetterTopic } from '../shared/config/common-config.ts';
-import { assertRegistryReachable, createSchemaRegistryClient, SchemaCodec } from '../shared/contracts/schema-codec.ts';
+import { assertRegistryReachable, createSchemaCodec } from '../shared/contracts/schema-codec.ts';
 import { valueSubject } from '../shared/contracts/schema-files.ts';
 import { DeadLetterPublisher } from '../shared/kafka/dead-letter-publisher.ts';
 import { assertBrokerReachable, createKafka } from '../shared/kafka/kafka-client.ts';
@@ -25,7 +25,7 @@ async function main(config: Readonly<DelayConfig>): Promise<void> {
   const clock = config.clockSpeedup === 1 ? () => Date.now() : () => started + (Date.now() - started) * config.clockSpeedup;
   const kafka = createKafka(config.common.kafka, logger);
   const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
-  const codec = new SchemaCodec(createSchemaRegistryClient(config.common.registry));
+  const codec = createSchemaCodec(config.common.registry);
   const readyWriter = await codec.writer('ready', valueSubject(topics.ready));
   const deadLetterWriter = await codec.writer('deadLetter', valueSubject(deadLetterTopic(topics.scheduled)));
   const metrics = new DelayMetrics(registry);

@@ -1,5 +1,5 @@
 import { AdminServer } from '../shared/admin-server.ts';
-import { assertRegistryReachable, createSchemaRegistryClient, SchemaCodec } from '../shared/contracts/schema-codec.ts';
+import { assertRegistryReachable, createSchemaCodec } from '../shared/contracts/schema-codec.ts';
 import { valueSubject } from '../shared/contracts/schema-files.ts';
 import { deadLetterTopic } from '../shared/config/common-config.ts';
 import { DeadLetterPublisher } from '../shared/kafka/dead-letter-publisher.ts';
@@ -23,7 +23,7 @@ async function main(config: Readonly<EngineConfig>): Promise<void> {
   const { topics } = config.common;
   const kafka = createKafka(config.common.kafka, logger);
   const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
-  const codec = new SchemaCodec(createSchemaRegistryClient(config.common.registry));
+  const codec = createSchemaCodec(config.common.registry);
   const writers = {
     scheduled: await codec.writer('scheduled', valueSubject(topics.scheduled)),
     ready: await codec.writer('ready', valueSubject(topics.ready)),

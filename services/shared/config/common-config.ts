@@ -31,6 +31,8 @@ export interface RegistryConfig {
   username: string | null;
   password: string | null;
   timeoutMs: number;
+  /** How long a 404 for a schema id is asked again before the id counts as unknown. */
+  unknownIdGraceMs: number;
 }
 
 export interface TopicsConfig {
@@ -128,6 +130,7 @@ export function readCommonConfig(env: EnvReader, service: string, defaultAdminPo
       username: env.optionalString('STO_SCHEMA_REGISTRY_USERNAME'),
       password: env.optionalString('STO_SCHEMA_REGISTRY_PASSWORD'),
       timeoutMs: env.integer('STO_SCHEMA_REGISTRY_TIMEOUT_MS', 5_000, 100, 120_000),
+      unknownIdGraceMs: env.integer('STO_SCHEMA_REGISTRY_UNKNOWN_ID_GRACE_MS', 10_000, 0, 600_000),
     },
     topics,
     adminPort: env.integer('STO_ADMIN_PORT', defaultAdminPort, 0, 65_535),

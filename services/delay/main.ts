@@ -1,6 +1,6 @@
 import { AdminServer } from '../shared/admin-server.ts';
 import { deadLetterTopic } from '../shared/config/common-config.ts';
-import { assertRegistryReachable, createSchemaCodec } from '../shared/contracts/schema-codec.ts';
+import { createSchemaCodec, waitForRegistry } from '../shared/contracts/schema-codec.ts';
 import { valueSubject } from '../shared/contracts/schema-files.ts';
 import { DeadLetterPublisher } from '../shared/kafka/dead-letter-publisher.ts';
 import { assertBrokerReachable, createKafka } from '../shared/kafka/kafka-client.ts';
@@ -17,8 +17,12 @@ import { tunedLevelFactory } from '../shared/stream/partition-store.ts';
 async function main(config: Readonly<DelayConfig>): Promise<void> {
   const logger = createLogger('delay', config.common.logLevel);
   const registry = createMetricsRegistry('delay');
+  // The admin port first: a port in use stops start-up at once, and /livez answers while start-up waits.
+  const admin = new AdminServer({ host: config.common.adminHost, port: config.common.adminPort, registry });
+  const adminPort = await admin.start();
+  admin.waitingFor('Kafka broker');
   await assertBrokerReachable(config.common.kafka, logger);
-  await assertRegistryReachable(config.common.registry);
+  admin.waitingFor('schema registry');
 
   const { topics } = config.common;
   const started = Date.now();
@@ -26,8 +30,9 @@ async function main(config: Readonly<DelayConfig>): Promise<void> {
   const kafka = createKafka(config.common.kafka, logger);
   const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
   const codec = createSchemaCodec(config.common.registry);
-  const readyWriter = await codec.writer('ready', valueSubject(topics.ready));
-  const deadLetterWriter = await codec.writer('deadLetter', valueSubject(deadLetterTopic(topics.scheduled)));
+  const [readyWriter, deadLetterWriter] = await waitForRegistry(config.common.registry, logger, () =>
+    Promise.all([codec.writer('ready', valueSubject(topics.ready)), codec.writer('deadLetter', valueSubject(deadLetterTopic(topics.scheduled)))]),
+  );
   const metrics = new DelayMetrics(registry);
   const deadLetters = new DeadLetterPublisher({
     producer,
@@ -58,7 +63,7 @@ async function main(config: Readonly<DelayConfig>): Promise<void> {
     onFatal: (error) => exitAfter(stop, logger, error),
   });
   handler.attach(runner);
-  const admin = new AdminServer({ host: config.common.adminHost, port: config.common.adminPort, registry, health: runner });
+  admin.serve(runner);
 
   let stopping: Promise<void> | null = null;
   const stop = () =>
@@ -71,7 +76,6 @@ async function main(config: Readonly<DelayConfig>): Promise<void> {
     })());
   installSignalHandlers(stop, logger);
 
-  const adminPort = await admin.start();
   await producer.connect();
   await runner.start();
   logger.info({ adminPort, instanceId: config.instanceId, groupId: config.groupId }, 'delay service started');

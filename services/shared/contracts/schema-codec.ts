@@ -2,6 +2,7 @@ import { SchemaRegistry, SchemaType } from '@kafkajs/confluent-schema-registry';
 import avro from 'avsc';
 import type { RegistryConfig } from '../config/common-config.ts';
 import { ErrorCode, InputError, StoError, errorMessage } from '../errors.ts';
+import type { Logger } from '../logger.ts';
 import { CONTRACTS, readSchemaJson, readerType, type ContractName } from './schema-files.ts';
 
 const MAGIC_BYTE = 0;
@@ -47,14 +48,18 @@ export function createSchemaRegistryClient(config: RegistryConfig): SchemaRegist
 export function registryFailure(what: string, config: RegistryConfig, error: unknown): StoError {
   const status = (error as { status?: number } | null)?.status;
   const timedOut = /Timeout \(\d+ms\)/.test(errorMessage(error));
+  // The client reports a request without an HTTP answer (timed out, refused, reset) as status 400.
+  const noAnswer = timedOut || status === undefined || status === 400;
   const attempts = `${REGISTRY_RETRIES + 1} attempts`;
   const detail = timedOut
     ? `no answer within ${config.timeoutMs} ms (STO_SCHEMA_REGISTRY_TIMEOUT_MS) in ${attempts}`
-    : status !== undefined && (status >= 500 || status === 429)
-      ? `HTTP ${status} in ${attempts}: ${errorMessage(error)}`
-      : errorMessage(error);
+    : noAnswer
+      ? `no HTTP answer in ${attempts}: ${errorMessage(error)}`
+      : status >= 500 || status === 429
+        ? `HTTP ${status} in ${attempts}: ${errorMessage(error)}`
+        : errorMessage(error);
   return new StoError(ErrorCode.REGISTRY_UNAVAILABLE, `${what}: schema registry ${config.url}: ${detail}`, {
-    retriable: timedOut || status === undefined || status >= 500 || status === 429,
+    retriable: noAnswer || status >= 500 || status === 429,
     cause: error,
   });
 }
@@ -235,10 +240,16 @@ export class SchemaCodec {
       if (status === 404) {
         throw new InputError(ErrorCode.UNKNOWN_SCHEMA_ID, `schema id ${schemaId} is unknown to the registry (asked again for ${this.#unknownIdGraceMs} ms)`, error);
       }
-      if (status !== undefined && status >= 400 && status < 500 && status !== 401 && status !== 403 && status !== 429) {
+      // 400 is not the registry's word: the client reports a request that got no HTTP answer
+      // (timed out, refused, reset) as status 400. Dead-lettering on it would dead-letter every
+      // record of a new id during an outage.
+      if (status !== undefined && status > 400 && status < 500 && ![401, 403, 408, 429].includes(status)) {
         throw new InputError(ErrorCode.UNKNOWN_SCHEMA_ID, `registry refused schema id ${schemaId} (HTTP ${status})`, error);
       }
-      throw new StoError(ErrorCode.REGISTRY_UNAVAILABLE, `registry unavailable while resolving schema id ${schemaId}: ${errorMessage(error)}`, {
+      const message = this.#config
+        ? registryFailure(`resolving schema id ${schemaId}`, this.#config, error).message
+        : `registry unavailable while resolving schema id ${schemaId}: ${errorMessage(error)}`;
+      throw new StoError(ErrorCode.REGISTRY_UNAVAILABLE, message, {
         retriable: true,
         cause: error,
       });
@@ -270,5 +281,36 @@ export async function assertRegistryReachable(config: RegistryConfig): Promise<v
       `STO_SCHEMA_REGISTRY_URL=${config.url}: no Confluent-compatible schema registry answers there (${errorMessage(error)})`,
       { cause: error },
     );
+  }
+}
+
+/**
+ * Start-up of a long-running service: waits until the registry answers and `lookup` (the
+ * service's schema id lookups) succeeds, saying so in the log at every attempt, instead of
+ * exiting (a supervisor would restart it in a loop while the registry is down). Backoff from
+ * 0.5 s doubling to `maxDelayMs`.
+ */
+export async function waitForRegistry<T>(
+  config: RegistryConfig,
+  logger: Logger,
+  lookup: () => Promise<T>,
+  options: { maxDelayMs?: number; signal?: AbortSignal } = {},
+): Promise<T> {
+  const started = Date.now();
+  const maxDelayMs = options.maxDelayMs ?? 10_000;
+  for (let attempt = 1, delayMs = 500; ; attempt++, delayMs = Math.min(delayMs * 2, maxDelayMs)) {
+    try {
+      await assertRegistryReachable(config);
+      const found = await lookup();
+      if (attempt > 1) logger.info({ registry: config.url, attempts: attempt, waitedMs: Date.now() - started }, 'schema registry answers: starting');
+      return found;
+    } catch (error) {
+      options.signal?.throwIfAborted();
+      logger.warn(
+        { registry: config.url, attempt, waitedMs: Date.now() - started, retryInMs: delayMs, reason: errorMessage(error) },
+        'waiting for the schema registry (STO_SCHEMA_REGISTRY_URL): not ready until it answers',
+      );
+      await new Promise((resolve) => setTimeout(resolve, delayMs));
+    }
   }
 }

@@ -212,6 +212,14 @@ describe('SchemaCodec (Confluent framing)', () => {
     expect(outage.retriable).toBe(true);
     registry.failNext = { message: 'connect ECONNREFUSED' };
     expect((await rejection(codec.decode('engagement', framed))).retriable).toBe(true);
+    // What the client throws once its retries of a stalled or refused request are spent: no HTTP
+    // answer, reported as status 400. Not the registry refusing the id: no dead letter.
+    for (const message of ['Error, status 400: Timeout (5000ms)', 'Error, status 400: connect ECONNREFUSED 127.0.0.1:8081']) {
+      registry.failNext = { status: 400, message };
+      const stalled = await rejection(codec.decode('engagement', framed));
+      expect(stalled).not.toBeInstanceOf(InputError);
+      expect(stalled.retriable).toBe(true);
+    }
     expect(await codec.decode('engagement', framed)).toEqual(sampleEngagement(1));
   });
 

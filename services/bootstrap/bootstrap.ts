@@ -15,7 +15,7 @@ export async function bootstrap(config: BootstrapConfig, logger: Logger): Promis
   await admin.connect();
   try {
     const { created } = await ensureTopics(admin, specs);
-    const schemaIds = await registerSchemas(createSchemaRegistryClient(config.common.registry), specs);
+    const schemaIds = await registerSchemas(createSchemaRegistryClient(config.common.registry), specs, config.common.registry);
     return { created, schemaIds };
   } finally {
     await admin.disconnect();

@@ -1,6 +1,6 @@
 import { AdminServer } from '../shared/admin-server.ts';
 import { deadLetterTopic } from '../shared/config/common-config.ts';
-import { assertRegistryReachable, createSchemaRegistryClient, SchemaCodec } from '../shared/contracts/schema-codec.ts';
+import { createSchemaCodec, waitForRegistry } from '../shared/contracts/schema-codec.ts';
 import { valueSubject } from '../shared/contracts/schema-files.ts';
 import { DeadLetterPublisher } from '../shared/kafka/dead-letter-publisher.ts';
 import { assertBrokerReachable, createKafka } from '../shared/kafka/kafka-client.ts';
@@ -18,17 +18,22 @@ import { tunedLevelFactory } from '../shared/stream/partition-store.ts';
 async function main(config: Readonly<DelayConfig>): Promise<void> {
   const logger = createLogger('delay', config.common.logLevel);
   const registry = createMetricsRegistry('delay');
+  // The admin port first: a port in use stops start-up at once, and /livez answers while start-up waits.
+  const admin = new AdminServer({ host: config.common.adminHost, port: config.common.adminPort, registry });
+  const adminPort = await admin.start();
+  admin.waitingFor('Kafka broker');
   await assertBrokerReachable(config.common.kafka, logger);
-  await assertRegistryReachable(config.common.registry);
+  admin.waitingFor('schema registry');
 
   const { topics } = config.common;
   const started = Date.now();
   const clock = config.clockSpeedup === 1 ? () => Date.now() : () => started + (Date.now() - started) * config.clockSpeedup;
   const kafka = createKafka(config.common.kafka, logger);
   const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
-  const codec = new SchemaCodec(createSchemaRegistryClient(config.common.registry));
-  const readyWriter = await codec.writer('ready', valueSubject(topics.ready));
-  const deadLetterWriter = await codec.writer('deadLetter', valueSubject(deadLetterTopic(topics.scheduled)));
+  const codec = createSchemaCodec(config.common.registry);
+  const [readyWriter, deadLetterWriter] = await waitForRegistry(config.common.registry, logger, () =>
+    Promise.all([codec.writer('ready', valueSubject(topics.ready)), codec.writer('deadLetter', valueSubject(deadLetterTopic(topics.scheduled)))]),
+  );
   const metrics = new DelayMetrics(registry);
   const deadLetters = new DeadLetterPublisher({
     producer,
@@ -74,7 +79,7 @@ async function main(config: Readonly<DelayConfig>): Promise<void> {
     // Exit non-zero so a supervisor restarts the process; its state and offsets are durable.
     onFatal: (error) => exitAfter(stop, logger, error),
   });
-  const admin = new AdminServer({ host: config.common.adminHost, port: config.common.adminPort, registry, health: runner });
+  admin.serve(runner);
 
   let stopping: Promise<void> | null = null;
   const stop = () =>
@@ -86,7 +91,6 @@ async function main(config: Readonly<DelayConfig>): Promise<void> {
     })());
   installSignalHandlers(stop, logger);
 
-  const adminPort = await admin.start();
   await producer.connect();
   await runner.start();
   logger.info({ adminPort, instanceId: config.instanceId, groupId: config.groupId }, 'delay service started');

@@ -19,7 +19,7 @@ import { localSlotOf } from '../model/time/local-slot.ts';
 import { readCommonConfig, suffixedTopics, topicEnvironment, type TopicsConfig } from '../shared/config/common-config.ts';
 import { EnvReader } from '../shared/config/env-reader.ts';
 import type { EngagementEvent, ReadySend, ScheduledSend, SendTrigger } from '../shared/contracts/record-types.ts';
-import { createSchemaRegistryClient, SchemaCodec, type Writer } from '../shared/contracts/schema-codec.ts';
+import { createSchemaCodec, type SchemaCodec, type Writer } from '../shared/contracts/schema-codec.ts';
 import { valueSubject } from '../shared/contracts/schema-files.ts';
 import { createKafka } from '../shared/kafka/kafka-client.ts';
 import { createLogger } from '../shared/logger.ts';
@@ -157,7 +157,7 @@ async function main(): Promise<void> {
   const common = reader.done(readCommonConfig(reader, 'demo', 0));
   const logger = createLogger('demo', 'warn');
   const kafka = createKafka(common.kafka, logger);
-  const codec = new SchemaCodec(createSchemaRegistryClient(common.registry));
+  const codec = createSchemaCodec(common.registry);
 
   say(`2/6 topics and schemas (suffix .${runId}) ...`);
   await bootstrap({ common, partitions: 4 }, logger);

@@ -1,5 +1,5 @@
 import { AdminServer } from '../shared/admin-server.ts';
-import { assertRegistryReachable, createSchemaRegistryClient, SchemaCodec } from '../shared/contracts/schema-codec.ts';
+import { createSchemaCodec, waitForRegistry } from '../shared/contracts/schema-codec.ts';
 import { valueSubject } from '../shared/contracts/schema-files.ts';
 import { deadLetterTopic } from '../shared/config/common-config.ts';
 import { DeadLetterPublisher } from '../shared/kafka/dead-letter-publisher.ts';
@@ -17,18 +17,22 @@ import { tunedLevelFactory } from '../shared/stream/partition-store.ts';
 async function main(config: Readonly<EngineConfig>): Promise<void> {
   const logger = createLogger('engine', config.common.logLevel);
   const registry = createMetricsRegistry('engine');
+  // The admin port first: a port in use stops start-up at once, and /livez answers while start-up waits.
+  const admin = new AdminServer({ host: config.common.adminHost, port: config.common.adminPort, registry });
+  const adminPort = await admin.start();
+  admin.waitingFor('Kafka broker');
   await assertBrokerReachable(config.common.kafka, logger);
-  await assertRegistryReachable(config.common.registry);
+  admin.waitingFor('schema registry');
 
   const { topics } = config.common;
   const kafka = createKafka(config.common.kafka, logger);
   const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
-  const codec = new SchemaCodec(createSchemaRegistryClient(config.common.registry));
-  const writers = {
+  const codec = createSchemaCodec(config.common.registry);
+  const writers = await waitForRegistry(config.common.registry, logger, async () => ({
     scheduled: await codec.writer('scheduled', valueSubject(topics.scheduled)),
     ready: await codec.writer('ready', valueSubject(topics.ready)),
     deadLetter: await codec.writer('deadLetter', valueSubject(deadLetterTopic(topics.engagement))),
-  };
+  }));
   const metrics = new EngineMetrics(registry);
   const clock = () => Date.now();
   const deadLetters = new DeadLetterPublisher({
@@ -60,7 +64,7 @@ async function main(config: Readonly<EngineConfig>): Promise<void> {
     // Exit non-zero so a supervisor restarts the process; its state and offsets are durable.
     onFatal: (error) => exitAfter(stop, logger, error),
   });
-  const admin = new AdminServer({ host: config.common.adminHost, port: config.common.adminPort, registry, health: runner });
+  admin.serve(runner);
 
   let stopping: Promise<void> | null = null;
   const stop = () =>
@@ -72,7 +76,6 @@ async function main(config: Readonly<EngineConfig>): Promise<void> {
     })());
   installSignalHandlers(stop, logger);
 
-  const adminPort = await admin.start();
   await producer.connect();
   await runner.start();
   logger.info({ adminPort, instanceId: config.instanceId, groupId: config.groupId }, 'engine started');

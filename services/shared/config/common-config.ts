@@ -1,4 +1,5 @@
 import type { EnvReader } from './env-reader.ts';
+import { splitUrlCredentials } from './redact-url.ts';
 
 export const SASL_MECHANISMS = ['none', 'plain', 'scram-sha-256', 'scram-sha-512'] as const;
 export type SaslMechanism = (typeof SASL_MECHANISMS)[number];
@@ -19,6 +20,8 @@ export interface KafkaConfig {
   requestTimeoutMs: number;
   /** Consumer group session timeout: how long a crashed member blocks its partitions (and a restarted instance). */
   sessionTimeoutMs: number;
+  /** SASL without TLS was explicitly allowed (STO_KAFKA_ALLOW_PLAINTEXT_SASL). */
+  allowPlaintextSasl: boolean;
 }
 
 export interface StoreTuning {
@@ -29,10 +32,13 @@ export interface StoreTuning {
 const MIB = 1024 * 1024;
 
 export interface RegistryConfig {
+  /** Never carries credentials: those in STO_SCHEMA_REGISTRY_URL move to username and password. */
   url: string;
   username: string | null;
   password: string | null;
   timeoutMs: number;
+  /** How long a 404 for a schema id is asked again before the id counts as unknown. */
+  unknownIdGraceMs: number;
 }
 
 export interface TopicsConfig {
@@ -114,11 +120,20 @@ export function readCommonConfig(env: EnvReader, service: string, defaultAdminPo
     if (!/^[a-zA-Z0-9._-]{1,200}$/.test(name)) env.problem(TOPIC_VARIABLES[key], `"${name}" is not a valid Kafka topic name`);
     topics[key] = name;
   }
+  const ssl = env.boolean('STO_KAFKA_SSL', false);
+  const allowPlaintextSasl = env.boolean('STO_KAFKA_ALLOW_PLAINTEXT_SASL', false);
+  if (saslMechanism !== 'none' && !ssl && !allowPlaintextSasl) {
+    env.problem(
+      'STO_KAFKA_SASL_MECHANISM',
+      `${saslMechanism} without TLS would send the credentials (and every record) unencrypted: set STO_KAFKA_SSL=true, or STO_KAFKA_ALLOW_PLAINTEXT_SASL=true on a network you trust`,
+    );
+  }
+  const registry = readRegistryConfig(env);
   return {
     kafka: {
       brokers: env.hostPorts('STO_KAFKA_BROKERS', '127.0.0.1:9092'),
       clientId: env.string('STO_KAFKA_CLIENT_ID', `sto-${service}`),
-      ssl: env.boolean('STO_KAFKA_SSL', false),
+      ssl,
       sslCaFile: env.optionalString('STO_KAFKA_SSL_CA_FILE'),
       sslRejectUnauthorized: env.boolean('STO_KAFKA_SSL_REJECT_UNAUTHORIZED', true),
       saslMechanism,
@@ -128,13 +143,9 @@ export function readCommonConfig(env: EnvReader, service: string, defaultAdminPo
       requestTimeoutMs: env.integer('STO_KAFKA_REQUEST_TIMEOUT_MS', 30_000, 1_000, 300_000),
       // The broker refuses session timeouts below group.min.session.timeout.ms (6 s by default).
       sessionTimeoutMs: env.integer('STO_KAFKA_SESSION_TIMEOUT_MS', 10_000, 6_000, 300_000),
+      allowPlaintextSasl,
     },
-    registry: {
-      url: env.url('STO_SCHEMA_REGISTRY_URL', 'http://127.0.0.1:8081/apis/ccompat/v7'),
-      username: env.optionalString('STO_SCHEMA_REGISTRY_USERNAME'),
-      password: env.optionalString('STO_SCHEMA_REGISTRY_PASSWORD'),
-      timeoutMs: env.integer('STO_SCHEMA_REGISTRY_TIMEOUT_MS', 5_000, 100, 120_000),
-    },
+    registry,
     topics,
     adminPort: env.integer('STO_ADMIN_PORT', defaultAdminPort, 0, 65_535),
     adminHost: env.string('STO_ADMIN_HOST', '127.0.0.1'),
@@ -146,5 +157,38 @@ export function readCommonConfig(env: EnvReader, service: string, defaultAdminPo
     },
     maxRecordBytes: env.integer('STO_MAX_RECORD_BYTES', 1_000_000, 1_024, 100_000_000),
     livenessStallMs: env.integer('STO_LIVENESS_STALL_MS', 120_000, 10_000, 3_600_000),
+  };
+}
+
+/**
+ * The registry settings. Credentials embedded in STO_SCHEMA_REGISTRY_URL are taken out of it, so
+ * that no error, log line or metric that shows the URL shows them; basic auth over http:// is
+ * refused unless STO_SCHEMA_REGISTRY_ALLOW_PLAINTEXT_AUTH=true.
+ */
+function readRegistryConfig(env: EnvReader): RegistryConfig {
+  const raw = env.url('STO_SCHEMA_REGISTRY_URL', 'http://127.0.0.1:8081/apis/ccompat/v7');
+  const { url, username: urlUsername, password: urlPassword } = splitUrlCredentials(raw);
+  let username = env.optionalString('STO_SCHEMA_REGISTRY_USERNAME');
+  let password = env.optionalString('STO_SCHEMA_REGISTRY_PASSWORD');
+  if (urlUsername !== null || urlPassword !== null) {
+    if (username !== null || password !== null) {
+      env.problem('STO_SCHEMA_REGISTRY_URL', 'carries credentials and so do STO_SCHEMA_REGISTRY_USERNAME/PASSWORD: give them once');
+    }
+    username = urlUsername;
+    password = urlPassword;
+  }
+  const allowPlaintextAuth = env.boolean('STO_SCHEMA_REGISTRY_ALLOW_PLAINTEXT_AUTH', false);
+  if (username !== null && new URL(url).protocol === 'http:' && !allowPlaintextAuth) {
+    env.problem(
+      'STO_SCHEMA_REGISTRY_URL',
+      `${url} is http:// and basic auth would send the password unencrypted: use https://, or set STO_SCHEMA_REGISTRY_ALLOW_PLAINTEXT_AUTH=true on a network you trust`,
+    );
+  }
+  return {
+    url,
+    username,
+    password,
+    timeoutMs: env.integer('STO_SCHEMA_REGISTRY_TIMEOUT_MS', 5_000, 100, 120_000),
+    unknownIdGraceMs: env.integer('STO_SCHEMA_REGISTRY_UNKNOWN_ID_GRACE_MS', 10_000, 0, 600_000),
   };
 }

@@ -1,4 +1,5 @@
 import { ConfigError } from '../errors.ts';
+import { redactUrl } from './redact-url.ts';
 
 export type Env = Readonly<Record<string, string | undefined>>;
 
@@ -94,7 +95,8 @@ export class EnvReader {
       if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') throw new Error('protocol');
       return value.replace(/\/+$/, '');
     } catch {
-      return this.#fail(name, value, 'an http(s) URL', fallback);
+      // A URL may carry credentials: the error shows it without them.
+      return this.#fail(name, redactUrl(value), 'an http(s) URL', fallback);
     }
   }
 

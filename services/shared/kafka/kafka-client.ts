@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import type { Kafka as KafkaClient, KafkaConfig as KafkaJsConfig, SASLOptions } from 'kafkajs';
+import type { Kafka as KafkaClient, KafkaConfig as KafkaJsConfig, Producer, ProducerConfig, SASLOptions } from 'kafkajs';
 import { linearGroupingInstalled } from './kafkajs-grouping.ts';
 import { Kafka, logLevel as KafkaLogLevel } from './kafkajs.ts';
 import type { KafkaConfig } from '../config/common-config.ts';
@@ -37,11 +37,30 @@ export function kafkaClientOptions(config: KafkaConfig, logger: Logger): KafkaJs
   };
 }
 
+/**
+ * An idempotent producer retries a failed produce request until it succeeds, as kafkajs
+ * recommends (and as Java's producer does within delivery.timeout.ms), unless the caller sets
+ * its own retries. kafkajs gives the producer the client's retry settings (8 retries here) and
+ * warns "Limiting retries for the idempotent producer may invalidate EoS guarantees" when they
+ * are finite. It is right to: it rolls a partition's sequence number back when a send gives up
+ * (sendMessages.js), so the next send reuses that sequence; if the abandoned request had in fact
+ * been written, the broker takes a next request with the same sequence range as its duplicate
+ * and drops it, even when its records are different ones (a later release pass). Unlimited
+ * retries resend the same request instead; a broker that stays away stalls the loop, which
+ * liveness and the shutdown grace deal with, rather than losing records.
+ */
+class StoKafka extends Kafka {
+  override producer(config: ProducerConfig = {}): Producer {
+    if (!config.idempotent || config.retry?.retries !== undefined) return super.producer(config);
+    return super.producer({ ...config, retry: { ...config.retry, retries: Number.MAX_SAFE_INTEGER } });
+  }
+}
+
 export function createKafka(config: KafkaConfig, logger: Logger): KafkaClient {
   if (!linearGroupingInstalled) logger.warn('kafkajs loaded before services/shared/kafka/kafkajs.ts: large produce requests group their messages in quadratic time');
   // kafkajs >= 2 already uses the Java-compatible murmur2 partitioner by default.
   process.env.KAFKAJS_NO_PARTITIONER_WARNING ??= '1';
-  return new Kafka(kafkaClientOptions(config, logger));
+  return new StoKafka(kafkaClientOptions(config, logger));
 }
 
 /**

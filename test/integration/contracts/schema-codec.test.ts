@@ -4,7 +4,7 @@ import avro from 'avsc';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { TopicsConfig } from '../../../services/shared/config/common-config.ts';
 import { registerSchemas } from '../../../services/shared/contracts/register-schemas.ts';
-import { SchemaCodec, createSchemaRegistryClient } from '../../../services/shared/contracts/schema-codec.ts';
+import { createSchemaCodec, createSchemaRegistryClient, type SchemaCodec } from '../../../services/shared/contracts/schema-codec.ts';
 import { CONTRACTS, readSchemaJson, valueSubject, type ContractName } from '../../../services/shared/contracts/schema-files.ts';
 import { ErrorCode, InputError, type StoError } from '../../../services/shared/errors.ts';
 import { topicPlan } from '../../../services/shared/kafka/topic-plan.ts';
@@ -30,7 +30,8 @@ beforeAll(async () => {
 });
 
 function freshCodec(): SchemaCodec {
-  return new SchemaCodec(createSchemaRegistryClient(stackConfig().registry));
+  // A short grace: the unknown-id test waits it out once.
+  return createSchemaCodec({ ...stackConfig().registry, unknownIdGraceMs: 1_000 });
 }
 
 async function framed(contract: ContractName, value: unknown): Promise<Buffer> {

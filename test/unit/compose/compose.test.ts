@@ -17,7 +17,7 @@ interface ComposeService {
   build?: string | { context?: string; dockerfile?: string };
   command?: string | string[];
   environment?: Record<string, string | number | boolean | null> | string[];
-  ports?: (string | number | { target: number; published?: number | string })[];
+  ports?: (string | number | { target: number; published?: number | string; host_ip?: string })[];
   depends_on?: string[] | Record<string, { condition?: string }>;
   healthcheck?: { test?: string | string[]; disable?: boolean };
   volumes?: (string | { source?: string; target: string; type?: string })[];
@@ -174,6 +174,44 @@ describe('docker-compose.yml', () => {
     expect(containerPorts(service)).toContain(port);
     expect(env.STO_ADMIN_HOST).toBe('0.0.0.0');
     expect(healthcheckText(service)).toContain(`:${port}/readyz`);
+  });
+
+  describe('exposure', () => {
+    const raw = readFileSync(`${ROOT}docker-compose.yml`, 'utf8');
+    /** The value compose uses when the variables are unset: `${NAME:-default}` becomes `default`. */
+    const byDefault = (value: string) => value.replace(/\$\{[A-Z0-9_]+:-([^}]*)\}/g, '$1');
+    const published = services.flatMap(([name, service]) => (service.ports ?? []).map((port) => [name, port] as const));
+
+    it('publishes ports', () => {
+      expect(published.map(([name]) => name).sort()).toEqual(['delay', 'engine', 'grafana', 'kafka', 'prometheus', 'schema-registry']);
+    });
+
+    it.each(published)('%s binds its published port %s to 127.0.0.1 unless told otherwise', (_name, port) => {
+      if (typeof port === 'object') {
+        expect(port.host_ip).toBe('127.0.0.1');
+        return;
+      }
+      // Short syntax: [host_ip:]host_port:container_port; without a host_ip Docker binds 0.0.0.0.
+      const parts = byDefault(String(port)).split(':');
+      expect(parts).toHaveLength(3);
+      expect(parts[0]).toBe('127.0.0.1');
+    });
+
+    it('would catch a port published on every interface', () => {
+      expect(byDefault('9092:9092').split(':')).toHaveLength(2);
+      expect(byDefault('${STO_PUBLISH_ADDRESS:-0.0.0.0}:9092:9092').split(':')[0]).toBe('0.0.0.0');
+    });
+
+    it('ships no password: each is a variable the user must set', () => {
+      for (const [name, service] of services) {
+        for (const [variable, value] of Object.entries(environmentOf(service))) {
+          if (!/PASSWORD|SECRET|TOKEN|CREDENTIAL/i.test(variable)) continue;
+          expect(value, `${name}.${variable}`).toMatch(/^\$\{[A-Z0-9_]+:\?[^}]+\}$/);
+        }
+      }
+      expect(environmentOf(compose.services.grafana ?? {}).GF_SECURITY_ADMIN_PASSWORD).toMatch(/^\$\{GRAFANA_ADMIN_PASSWORD:\?/);
+      expect(raw).not.toContain('admin/admin');
+    });
   });
 
   it('gives engine and delay the admin ports 9401 and 9402', () => {

@@ -18,6 +18,8 @@ class FakeRegistry {
   #nextId = 100;
   lookups = 0;
   failNext: { status?: number; name?: string; message: string } | null = null;
+  /** Lookups still to answer 404 although the id exists (a registry failing over). */
+  transientNotFound = 0;
 
   add(subject: string, schema: unknown): number {
     const id = this.#nextId++;
@@ -36,6 +38,10 @@ class FakeRegistry {
       throw error;
     }
     const schema = this.#byId.get(id);
+    if (schema && this.transientNotFound > 0) {
+      this.transientNotFound -= 1;
+      throw Object.assign(new Error(`Schema ${id} not found`), { status: 404 });
+    }
     if (!schema) throw Object.assign(new Error(`Schema ${id} not found`), { status: 404 });
     return avro.Type.forSchema(JSON.parse(schema) as avro.Schema);
   }
@@ -47,10 +53,21 @@ class FakeRegistry {
   }
 }
 
-function setUp(): { registry: FakeRegistry; codec: SchemaCodec } {
+const GRACE_MS = 10_000;
+
+/** A codec over the fake registry, with a clock that its own backoff sleeps advance. */
+function setUp(): { registry: FakeRegistry; codec: SchemaCodec; now: () => number } {
   const registry = new FakeRegistry();
   for (const contract of Object.keys(CONTRACTS) as ContractName[]) registry.add(`${contract}-value`, readSchemaJson(contract));
-  return { registry, codec: new SchemaCodec(registry as unknown as SchemaRegistry) };
+  let now = 0;
+  const codec = new SchemaCodec(registry as unknown as SchemaRegistry, {
+    unknownIdGraceMs: GRACE_MS,
+    clock: () => now,
+    sleep: async (ms) => {
+      now += ms;
+    },
+  });
+  return { registry, codec, now: () => now };
 }
 
 async function rejection(promise: Promise<unknown>): Promise<StoError> {
@@ -130,13 +147,38 @@ describe('SchemaCodec (Confluent framing)', () => {
     expect(trailing.code).toBe(ErrorCode.UNDECODABLE);
   });
 
-  it('rejects an id the registry does not know (404) as UNKNOWN_SCHEMA_ID', async () => {
-    const { codec } = setUp();
+  it('rejects an id the registry does not know (404) as UNKNOWN_SCHEMA_ID once the grace has passed', async () => {
+    const { codec, registry, now } = setUp();
     const framed = codec.encode(await codec.writer('engagement', 'engagement-value'), sampleEngagement(1));
     framed.writeInt32BE(987_654, 1);
     const error = await rejection(codec.decode('engagement', framed));
     expect(error).toBeInstanceOf(InputError);
     expect(error.code).toBe(ErrorCode.UNKNOWN_SCHEMA_ID);
+    expect(now()).toBe(GRACE_MS);
+    expect(registry.lookups).toBeGreaterThan(5);
+    // The next record of that id is dead-lettered at once (one lookup, no wait), not after another grace.
+    const lookups = registry.lookups;
+    expect((await rejection(codec.decode('engagement', framed))).code).toBe(ErrorCode.UNKNOWN_SCHEMA_ID);
+    expect(registry.lookups).toBe(lookups + 1);
+    expect(now()).toBe(GRACE_MS);
+  });
+
+  it('asks again when the registry answers 404 for an id it knows (failover), instead of dead-lettering', async () => {
+    const { codec, registry, now } = setUp();
+    const framed = codec.encode(await codec.writer('engagement', 'engagement-value'), sampleEngagement(1));
+    registry.transientNotFound = 4;
+    expect(await codec.decode('engagement', framed)).toEqual(sampleEngagement(1));
+    expect(registry.lookups).toBe(5);
+    expect(now()).toBeLessThan(GRACE_MS);
+  });
+
+  it('asks the registry once for a new id however many records of it wait together', async () => {
+    const { codec, registry } = setUp();
+    const writer = await codec.writer('engagement', 'engagement-value');
+    registry.transientNotFound = 2;
+    const values = await Promise.all([1, 2, 3, 4].map((i) => codec.decode('engagement', codec.encode(writer, sampleEngagement(i)))));
+    expect(values).toEqual([1, 2, 3, 4].map((i) => sampleEngagement(i)));
+    expect(registry.lookups).toBe(3);
   });
 
   it("rejects another contract's schema id as WRONG_SCHEMA", async () => {
@@ -170,6 +212,14 @@ describe('SchemaCodec (Confluent framing)', () => {
     expect(outage.retriable).toBe(true);
     registry.failNext = { message: 'connect ECONNREFUSED' };
     expect((await rejection(codec.decode('engagement', framed))).retriable).toBe(true);
+    // What the client throws once its retries of a stalled or refused request are spent: no HTTP
+    // answer, reported as status 400. Not the registry refusing the id: no dead letter.
+    for (const message of ['Error, status 400: Timeout (5000ms)', 'Error, status 400: connect ECONNREFUSED 127.0.0.1:8081']) {
+      registry.failNext = { status: 400, message };
+      const stalled = await rejection(codec.decode('engagement', framed));
+      expect(stalled).not.toBeInstanceOf(InputError);
+      expect(stalled.retriable).toBe(true);
+    }
     expect(await codec.decode('engagement', framed)).toEqual(sampleEngagement(1));
   });
 

@@ -1,5 +1,6 @@
 import type { KafkaMessage } from 'kafkajs';
-import type { EngagementEvent, ErasureRequest, ReadySend, ScheduledSend, SendTrigger } from '../shared/contracts/record-types.ts';
+import { deadLetterTopic } from '../shared/config/common-config.ts';
+import type { DeadLetter, EngagementEvent, ErasureRequest, ReadySend, ScheduledSend, SendTrigger } from '../shared/contracts/record-types.ts';
 import type { SchemaCodec, Writer } from '../shared/contracts/schema-codec.ts';
 import { ErrorCode, InputError, pureStep } from '../shared/errors.ts';
 import type { Logger } from '../shared/logger.ts';
@@ -8,7 +9,7 @@ import type { OutgoingRecord, PartitionHandler } from '../shared/stream/partitio
 import type { StateTransaction } from '../shared/stream/state-transaction.ts';
 import type { EngineConfig } from './config.ts';
 import type { EngineMetrics } from './engine-metrics.ts';
-import { ENGINE_KEYS, RecipientState } from './recipient-state.ts';
+import { ENGINE_KEYS, RecipientState, storeKeyKind, type CorruptValue } from './recipient-state.ts';
 import { SendTimeDecider, toDecisionTrigger } from './send-time-decider.ts';
 
 /**
@@ -19,7 +20,7 @@ import { SendTimeDecider, toDecisionTrigger } from './send-time-decider.ts';
 export class EngineHandler implements PartitionHandler {
   readonly #config: Readonly<EngineConfig>;
   readonly #codec: SchemaCodec;
-  readonly #writers: { scheduled: Writer; ready: Writer };
+  readonly #writers: { scheduled: Writer; ready: Writer; deadLetter: Writer };
   readonly #metrics: EngineMetrics;
   readonly #logger: Logger;
   readonly #state: RecipientState;
@@ -27,11 +28,13 @@ export class EngineHandler implements PartitionHandler {
   readonly #clock: () => number;
   readonly #erasedKeys = new Map<number, string[]>();
   readonly #stores = new Map<number, PartitionStore>();
+  /** Corrupt stored values met while handling the current record, to dead-letter with it. */
+  readonly #quarantined: CorruptValue[] = [];
 
   constructor(options: {
     config: Readonly<EngineConfig>;
     codec: SchemaCodec;
-    writers: { scheduled: Writer; ready: Writer };
+    writers: { scheduled: Writer; ready: Writer; deadLetter: Writer };
     metrics: EngineMetrics;
     logger: Logger;
     clock?: () => number;
@@ -42,7 +45,7 @@ export class EngineHandler implements PartitionHandler {
     this.#metrics = options.metrics;
     this.#logger = options.logger;
     this.#clock = options.clock ?? Date.now;
-    this.#state = new RecipientState(options.config);
+    this.#state = new RecipientState(options.config, { onCorrupt: (value) => this.#quarantined.push(value) });
     this.#decider = new SendTimeDecider(options.config, this.#state.params);
   }
 
@@ -60,15 +63,48 @@ export class EngineHandler implements PartitionHandler {
     if ((message.value?.length ?? 0) > maxRecordBytes) {
       throw new InputError(ErrorCode.OVERSIZE, `record of ${message.value?.length} bytes exceeds STO_MAX_RECORD_BYTES=${maxRecordBytes}`);
     }
-    if (topic === topics.engagement) {
-      const event = await this.#codec.decode<EngagementEvent>('engagement', message.value);
-      await this.#applyEngagement(event, Number(message.timestamp), tx);
-    } else if (topic === topics.triggers) {
-      const trigger = await this.#codec.decode<SendTrigger>('trigger', message.value);
-      await this.#decide(trigger, Number(message.timestamp), tx, emit);
-    } else if (topic === topics.erasure) {
-      const request = await this.#codec.decode<ErasureRequest>('erasure', message.value);
-      await this.#erase(request, tx);
+    try {
+      if (topic === topics.engagement) {
+        const event = await this.#codec.decode<EngagementEvent>('engagement', message.value);
+        await this.#applyEngagement(event, Number(message.timestamp), tx);
+      } else if (topic === topics.triggers) {
+        const trigger = await this.#codec.decode<SendTrigger>('trigger', message.value);
+        await this.#decide(trigger, Number(message.timestamp), tx, emit);
+      } else if (topic === topics.erasure) {
+        const request = await this.#codec.decode<ErasureRequest>('erasure', message.value);
+        await this.#erase(request, tx);
+      }
+    } finally {
+      this.#emitQuarantined(topic, message, emit);
+    }
+  }
+
+  /**
+   * A corrupt stored value goes to the dead-letter topic of the input that met it, as a record of
+   * the changelog topic (key = store key, value = the stored bytes, offset -1: a store value has
+   * none of its own), with the input record in headers. It is produced with the batch's outputs,
+   * before the deletion of the key is committed, so it is never lost (at worst repeated).
+   */
+  #emitQuarantined(topic: string, message: KafkaMessage, emit: (record: OutgoingRecord) => void): void {
+    for (const corrupt of this.#quarantined.splice(0)) {
+      const source = this.#config.common.topics.engineChangelog;
+      const letter: DeadLetter = {
+        sourceTopic: source,
+        sourcePartition: corrupt.partition,
+        sourceOffset: -1,
+        sourceTimestamp: Number(message.timestamp) || 0,
+        key: Buffer.from(corrupt.key, 'utf8'),
+        value: corrupt.bytes,
+        headers: { 'sto-input-topic': Buffer.from(topic), 'sto-input-offset': Buffer.from(message.offset) },
+        errorCode: ErrorCode.CORRUPT_STATE,
+        reason: corrupt.reason.slice(0, 2_000),
+        service: 'engine',
+        failedAt: this.#clock(),
+      };
+      emit({ topic: deadLetterTopic(topic), message: { key: corrupt.key, value: this.#codec.encode(this.#writers.deadLetter, letter), headers: { 'sto-error-code': ErrorCode.CORRUPT_STATE } } });
+      this.#metrics.corruptState.inc({ kind: storeKeyKind(corrupt.key) });
+      this.#metrics.deadLetters.inc({ topic: source, code: ErrorCode.CORRUPT_STATE });
+      this.#logger.warn({ partition: corrupt.partition, inputTopic: topic, inputOffset: message.offset, reason: corrupt.reason }, 'corrupt stored value quarantined');
     }
   }
 

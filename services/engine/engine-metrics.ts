@@ -7,6 +7,7 @@ export class EngineMetrics {
   readonly decisionSeconds: Histogram;
   readonly triggerToDecisionSeconds: Histogram;
   readonly erasures: Counter;
+  readonly corruptState: Counter<'kind'>;
   readonly deadLetters: Counter<'topic' | 'code'>;
 
   constructor(registry: Registry) {
@@ -35,6 +36,12 @@ export class EngineMetrics {
       registers: [registry],
     });
     this.erasures = new Counter({ name: 'sto_engine_erasures_total', help: 'Erasure requests applied.', registers: [registry] });
+    this.corruptState = new Counter({
+      name: 'sto_engine_corrupt_state_total',
+      help: 'Stored values that did not decode, by kind (recipient, aggregate, erasure_marker): dead-lettered with key and bytes, the key started fresh.',
+      labelNames: ['kind'],
+      registers: [registry],
+    });
     this.deadLetters = new Counter({
       name: 'sto_dead_letters_total',
       help: 'Records sent to a dead-letter topic, by source topic and error code.',

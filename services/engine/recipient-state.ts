@@ -1,5 +1,5 @@
 import type { EngagementEvent } from '../shared/contracts/record-types.ts';
-import { ErrorCode, InputError, pureStep } from '../shared/errors.ts';
+import { ErrorCode, InputError, StoError, errorMessage, pureStep } from '../shared/errors.ts';
 import type { StateTransaction } from '../shared/stream/state-transaction.ts';
 import { applyEngagement, decodeProfile, emptyProfile, encodeProfile, mergeProfile, type Profile, type Signal } from '../model/profile.ts';
 import { DEFAULT_MODEL_PARAMS, type ModelParams } from '../model/score.ts';
@@ -15,7 +15,23 @@ export const ENGINE_KEYS = {
   cohort: (zone: string) => `a:zone:${zone}`,
 } as const;
 
+/** What a store key holds, for metrics (never the recipient id itself). */
+export function storeKeyKind(key: string): 'recipient' | 'aggregate' | 'erasure_marker' | 'other' {
+  if (key.startsWith('r:')) return 'recipient';
+  if (key.startsWith('a:')) return 'aggregate';
+  if (key.startsWith('e:')) return 'erasure_marker';
+  return 'other';
+}
+
 export type EngagementOutcome = 'applied' | 'duplicate' | 'too_old' | 'too_new' | 'ignored';
+
+/** A stored value that does not decode: its key and bytes, for the dead-letter record. */
+export interface CorruptValue {
+  partition: number;
+  key: string;
+  bytes: Buffer;
+  reason: string;
+}
 
 export interface RecipientEvidence {
   profile: Profile;
@@ -33,9 +49,21 @@ export class RecipientState {
   readonly #aggregateParams: ModelParams;
   /** Aggregates kept decoded per partition (they change with every event); written back per batch. */
   readonly #aggregates = new Map<number, Map<string, { profile: Profile; dirty: boolean }>>();
+  readonly #onCorrupt: (value: CorruptValue) => void;
 
-  constructor(config: Readonly<EngineConfig>) {
+  /**
+   * `onCorrupt` receives a stored value that does not decode. The key is deleted in the same
+   * transaction and starts fresh, so one bad value costs its own history and nothing else (a
+   * decode error thrown from here would be retried forever and stall the partition). Without a
+   * callback, a corrupt value is an error.
+   */
+  constructor(config: Readonly<EngineConfig>, options: { onCorrupt?: (value: CorruptValue) => void } = {}) {
     this.#config = config;
+    this.#onCorrupt =
+      options.onCorrupt ??
+      ((value) => {
+        throw new StoError(ErrorCode.CORRUPT_STATE, value.reason);
+      });
     this.params = { ...DEFAULT_MODEL_PARAMS, halfLifeDays: config.halfLifeDays };
     this.#aggregateParams = { ...this.params, refGranularityMs: 86_400_000 };
   }
@@ -48,7 +76,9 @@ export class RecipientState {
     }
     let entry = partition.get(key);
     if (!entry) {
-      entry = { profile: (await this.#load(key, tx)) ?? emptyProfile(), dirty: false };
+      const stored = await this.#load(key, tx);
+      // A quarantined aggregate restarts empty and is written back at the next flush.
+      entry = stored === 'corrupt' ? { profile: emptyProfile(), dirty: true } : { profile: stored ?? emptyProfile(), dirty: false };
       partition.set(key, entry);
     }
     return entry;
@@ -68,14 +98,28 @@ export class RecipientState {
     this.#aggregates.delete(partition);
   }
 
-  async #load(key: string, tx: StateTransaction): Promise<Profile | null> {
+  async #load(key: string, tx: StateTransaction): Promise<Profile | null | 'corrupt'> {
     const bytes = await tx.get(key);
-    return bytes ? decodeProfile(bytes) : null;
+    return bytes ? this.#decodeOrQuarantine(key, bytes, decodeProfile, tx) : null;
   }
 
+  /** The recipient's record; null when there is none or when the stored one was quarantined. */
   async #loadRecipient(recipientId: string, tx: StateTransaction): Promise<RecipientRecord | null> {
-    const bytes = await tx.get(ENGINE_KEYS.recipient(recipientId));
-    return bytes ? decodeRecipient(bytes) : null;
+    const key = ENGINE_KEYS.recipient(recipientId);
+    const bytes = await tx.get(key);
+    if (!bytes) return null;
+    const record = this.#decodeOrQuarantine(key, bytes, decodeRecipient, tx);
+    return record === 'corrupt' ? null : record;
+  }
+
+  #decodeOrQuarantine<T>(key: string, bytes: Buffer, decode: (bytes: Buffer) => T, tx: StateTransaction): T | 'corrupt' {
+    try {
+      return decode(bytes);
+    } catch (error) {
+      tx.delete(key);
+      this.#onCorrupt({ partition: tx.partition, key, bytes, reason: `stored value of ${key} does not decode (${errorMessage(error)}): quarantined, the key starts fresh` });
+      return 'corrupt';
+    }
   }
 
   #signalOf(event: EngagementEvent): Signal | null {

@@ -13,6 +13,8 @@ export const ErrorCode = {
   STORE_FAILURE: 'STORE_FAILURE',
   /** The service's own pure code threw on this record (a defect): dead-lettered, not retried forever. */
   PROCESSING_FAILED: 'PROCESSING_FAILED',
+  /** A value in a state store does not decode: quarantined (dead-lettered with its key and bytes), the key starts fresh. */
+  CORRUPT_STATE: 'CORRUPT_STATE',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 

@@ -72,7 +72,7 @@ export class EngineHandler implements PartitionHandler {
         await this.#decide(trigger, Number(message.timestamp), tx, emit);
       } else if (topic === topics.erasure) {
         const request = await this.#codec.decode<ErasureRequest>('erasure', message.value);
-        await this.#erase(request, tx);
+        await this.#erase(request, Number(message.timestamp), tx);
       }
     } finally {
       this.#emitQuarantined(topic, message, emit);
@@ -120,6 +120,12 @@ export class EngineHandler implements PartitionHandler {
     const decisionTrigger = toDecisionTrigger(trigger);
     const invalid = this.#decider.validate(decisionTrigger);
     if (invalid) throw new InputError(ErrorCode.INVALID_FIELD, `invalid trigger ${trigger.triggerId}: ${invalid}`);
+    const erasedAt = await this.#state.erasedAt(trigger.recipientId, recordTimestamp, tx);
+    if (erasedAt !== null && trigger.occurredAt <= erasedAt) {
+      // A trigger from before the recipient's erasure, consumed after it, must not bring them back.
+      this.#metrics.triggersIgnored.inc({ reason: 'erased' });
+      return;
+    }
     const evidence = await this.#state.evidenceFor(trigger.recipientId, this.#decider.cohortZone(decisionTrigger), tx);
     const decision = pureStep('the decision', () => this.#decider.decide(decisionTrigger, evidence));
     const { topics } = this.#config.common;
@@ -173,9 +179,9 @@ export class EngineHandler implements PartitionHandler {
     if (Number.isFinite(recordTimestamp)) this.#metrics.triggerToDecisionSeconds.observe(Math.max(0, this.#clock() - recordTimestamp) / 1000);
   }
 
-  async #erase(request: ErasureRequest, tx: StateTransaction): Promise<void> {
+  async #erase(request: ErasureRequest, recordTimestamp: number, tx: StateTransaction): Promise<void> {
     requireId('recipientId', request.recipientId);
-    const removed = await this.#state.erase(request.recipientId, tx);
+    const removed = await this.#state.erase(request.recipientId, request.requestedAt, recordTimestamp, tx);
     const keys = this.#erasedKeys.get(tx.partition) ?? [];
     keys.push(...removed);
     this.#erasedKeys.set(tx.partition, keys);
@@ -183,8 +189,9 @@ export class EngineHandler implements PartitionHandler {
     this.#logger.info({ requestId: request.requestId, partition: tx.partition }, 'recipient erased');
   }
 
-  onOpen(store: PartitionStore): void {
+  async onOpen(store: PartitionStore): Promise<void> {
     this.#stores.set(store.partition, store);
+    await this.#state.open(store);
   }
 
   beforeCommit(tx: StateTransaction): void {
@@ -196,13 +203,14 @@ export class EngineHandler implements PartitionHandler {
   }
 
   onClose(partition: number): void {
-    this.#state.forget(partition);
+    this.#state.close(partition);
     this.#stores.delete(partition);
     this.#erasedKeys.delete(partition);
   }
 
   /** LevelDB deletes are tombstones until compaction: compact erased recipients' key ranges away. */
   afterCommit(partition: number): void {
+    this.#state.committed(partition);
     const keys = this.#erasedKeys.get(partition);
     this.#erasedKeys.delete(partition);
     const store = this.#stores.get(partition);

@@ -7,13 +7,14 @@ export class EngineMetrics {
   readonly decisionSeconds: Histogram;
   readonly triggerToDecisionSeconds: Histogram;
   readonly erasures: Counter;
+  readonly triggersIgnored: Counter<'reason'>;
   readonly corruptState: Counter<'kind'>;
   readonly deadLetters: Counter<'topic' | 'code'>;
 
   constructor(registry: Registry) {
     this.engagements = new Counter({
       name: 'sto_engine_engagement_events_total',
-      help: 'Engagement events by outcome (applied, duplicate, too_old, too_new, ignored) and signal.',
+      help: 'Engagement events by outcome (applied, duplicate, too_old, too_new, ignored, erased) and signal.',
       labelNames: ['outcome', 'signal'],
       registers: [registry],
     });
@@ -36,6 +37,12 @@ export class EngineMetrics {
       registers: [registry],
     });
     this.erasures = new Counter({ name: 'sto_engine_erasures_total', help: 'Erasure requests applied.', registers: [registry] });
+    this.triggersIgnored = new Counter({
+      name: 'sto_engine_triggers_ignored_total',
+      help: 'Triggers not decided, by reason (erased: from before the recipient was erased).',
+      labelNames: ['reason'],
+      registers: [registry],
+    });
     this.corruptState = new Counter({
       name: 'sto_engine_corrupt_state_total',
       help: 'Stored values that did not decode, by kind (recipient, aggregate, erasure_marker): dead-lettered with key and bytes, the key started fresh.',

@@ -27,8 +27,14 @@ export function storeKeyKind(key: string): 'recipient' | 'aggregate' | 'erasure_
 
 export type EngagementOutcome = 'applied' | 'duplicate' | 'too_old' | 'too_new' | 'ignored' | 'erased';
 
-/** What an erasure leaves of a cell, relative to what it took out, below which the cell is rounding residue. */
-const RESIDUE_SHARE = 0.01;
+/**
+ * What an erasure leaves of an aggregate's cell, relative to what it took out, below which the
+ * rest is rounding residue: 2%, plus half a grid step (0.034%) per day of rounding on each of
+ * the two paths since the recipient's first event, at most 25%.
+ */
+const RESIDUE_SHARE_BASE = 0.02;
+const RESIDUE_SHARE_PER_DAY = 0.0007;
+const RESIDUE_SHARE_MAX = 0.25;
 /** Expired erasure markers removed per erasure request (bounds the work of one record). */
 const SWEEP_LIMIT = 1_000;
 
@@ -339,14 +345,18 @@ export class RecipientState {
       aggregate.profile = emptyProfile();
       return;
     }
-    // Aggregates and profiles round each sum to the 16-bit log grid (0.07% steps) along different
-    // paths, so a cell that only this recipient fed keeps a rounding residue: drop what is left
-    // below RESIDUE_SHARE of what was taken out (at most that much of others' evidence goes too).
+    // Aggregates and profiles round to the 16-bit log grid (0.07% steps) along different paths
+    // (an aggregate is re-rounded at every daily decay, a profile at its own events), so a cell
+    // that only this recipient fed keeps a residue that grows with the time since they fed it
+    // (about 1% after three weeks in a test). What is left below that share of what was taken
+    // out is dropped; at most that share of others' evidence in the same cell goes with it.
     const removed = cloneProfile(contribution);
     decayTo(removed, aggregate.profile.refMs, this.#aggregateParams);
+    const days = Math.max(0, aggregate.profile.refMs - contribution.firstSeenMs) / 86_400_000;
+    const residueShare = Math.min(RESIDUE_SHARE_MAX, RESIDUE_SHARE_BASE + RESIDUE_SHARE_PER_DAY * days);
     for (const [index, value] of removed.cells) {
       const left = aggregate.profile.cells.get(index);
-      if (left !== undefined && left <= value * RESIDUE_SHARE) aggregate.profile.cells.delete(index);
+      if (left !== undefined && left <= value * residueShare) aggregate.profile.cells.delete(index);
     }
   }
 

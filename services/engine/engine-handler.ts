@@ -1,6 +1,6 @@
 import type { KafkaMessage } from 'kafkajs';
 import { deadLetterTopic } from '../shared/config/common-config.ts';
-import type { DeadLetter, EngagementEvent, ErasureRequest, ReadySend, ScheduledSend, SendTrigger } from '../shared/contracts/record-types.ts';
+import { UNKNOWN_SYMBOL, type DeadLetter, type ErasureRequest, type ReadySend, type ReceivedEngagementEvent, type ReceivedSendTrigger, type ScheduledSend } from '../shared/contracts/record-types.ts';
 import type { SchemaCodec, Writer } from '../shared/contracts/schema-codec.ts';
 import { ErrorCode, InputError, pureStep } from '../shared/errors.ts';
 import type { Logger } from '../shared/logger.ts';
@@ -65,10 +65,10 @@ export class EngineHandler implements PartitionHandler {
     }
     try {
       if (topic === topics.engagement) {
-        const event = await this.#codec.decode<EngagementEvent>('engagement', message.value);
+        const event = await this.#codec.decode<ReceivedEngagementEvent>('engagement', message.value);
         await this.#applyEngagement(event, Number(message.timestamp), tx);
       } else if (topic === topics.triggers) {
-        const trigger = await this.#codec.decode<SendTrigger>('trigger', message.value);
+        const trigger = await this.#codec.decode<ReceivedSendTrigger>('trigger', message.value);
         await this.#decide(trigger, Number(message.timestamp), tx, emit);
       } else if (topic === topics.erasure) {
         const request = await this.#codec.decode<ErasureRequest>('erasure', message.value);
@@ -108,16 +108,19 @@ export class EngineHandler implements PartitionHandler {
     }
   }
 
-  async #applyEngagement(event: EngagementEvent, recordTimestamp: number, tx: StateTransaction): Promise<void> {
+  async #applyEngagement(event: ReceivedEngagementEvent, recordTimestamp: number, tx: StateTransaction): Promise<void> {
     requireId('eventId', event.eventId);
     requireId('recipientId', event.recipientId);
+    if (event.channel === UNKNOWN_SYMBOL) this.#metrics.unknownSymbols.inc({ contract: 'engagement', field: 'channel' });
+    if (event.eventType === UNKNOWN_SYMBOL) this.#metrics.unknownSymbols.inc({ contract: 'engagement', field: 'eventType' });
     const outcome = await this.#state.applyEngagement(event, recordTimestamp, tx);
     this.#metrics.engagements.inc({ outcome: outcome.outcome, signal: outcome.signal });
   }
 
-  async #decide(trigger: SendTrigger, recordTimestamp: number, tx: StateTransaction, emit: (record: OutgoingRecord) => void): Promise<void> {
+  async #decide(trigger: ReceivedSendTrigger, recordTimestamp: number, tx: StateTransaction, emit: (record: OutgoingRecord) => void): Promise<void> {
     const started = performance.now();
-    const decisionTrigger = toDecisionTrigger(trigger);
+    const decisionTrigger = toDecisionTrigger(trigger, (field) => this.#metrics.unknownSymbols.inc({ contract: 'trigger', field }));
+    const channel = decisionTrigger.channel;
     const invalid = this.#decider.validate(decisionTrigger);
     if (invalid) throw new InputError(ErrorCode.INVALID_FIELD, `invalid trigger ${trigger.triggerId}: ${invalid}`);
     const erasedAt = await this.#state.erasedAt(trigger.recipientId, recordTimestamp, tx);
@@ -136,7 +139,7 @@ export class EngineHandler implements PartitionHandler {
       recipientId: trigger.recipientId,
       campaignId: trigger.campaignId,
       messageId: trigger.messageId,
-      channel: trigger.channel,
+      channel,
       sendAt: decision.sendAtMs,
       localSendTime: decision.localSendTime,
       timeZone: decision.timeZone,
@@ -154,7 +157,7 @@ export class EngineHandler implements PartitionHandler {
       triggeredAt: trigger.occurredAt,
       payload: trigger.payload,
     };
-    const headers = { 'sto-schedule-id': decision.scheduleId, 'sto-channel': trigger.channel, 'sto-reason': decision.reason };
+    const headers = { 'sto-schedule-id': decision.scheduleId, 'sto-channel': channel, 'sto-reason': decision.reason };
     if (decision.urgentBypass && decision.sendAtMs <= trigger.occurredAt) {
       // Urgent SMS goes out now, straight to the ready topic, never behind the delay service.
       const ready: ReadySend = {
@@ -163,7 +166,7 @@ export class EngineHandler implements PartitionHandler {
         recipientId: trigger.recipientId,
         campaignId: trigger.campaignId,
         messageId: trigger.messageId,
-        channel: trigger.channel,
+        channel,
         reason: decision.reason,
         sendAt: decision.sendAtMs,
         releasedAt: Math.max(decision.sendAtMs, this.#clock()),
@@ -174,7 +177,7 @@ export class EngineHandler implements PartitionHandler {
     } else {
       emit({ topic: topics.scheduled, message: { key: trigger.recipientId, value: this.#codec.encode(this.#writers.scheduled, scheduled), headers } });
     }
-    this.#metrics.decisions.inc({ reason: decision.reason, channel: trigger.channel });
+    this.#metrics.decisions.inc({ reason: decision.reason, channel });
     this.#metrics.decisionSeconds.observe((performance.now() - started) / 1000);
     if (Number.isFinite(recordTimestamp)) this.#metrics.triggerToDecisionSeconds.observe(Math.max(0, this.#clock() - recordTimestamp) / 1000);
   }

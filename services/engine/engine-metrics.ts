@@ -9,12 +9,13 @@ export class EngineMetrics {
   readonly erasures: Counter;
   readonly triggersIgnored: Counter<'reason'>;
   readonly corruptState: Counter<'kind'>;
+  readonly unknownSymbols: Counter<'contract' | 'field'>;
   readonly deadLetters: Counter<'topic' | 'code'>;
 
   constructor(registry: Registry) {
     this.engagements = new Counter({
       name: 'sto_engine_engagement_events_total',
-      help: 'Engagement events by outcome (applied, duplicate, too_old, too_new, ignored, erased) and signal.',
+      help: 'Engagement events by outcome (applied, duplicate, too_old, too_new, ignored, erased, unknown_symbol) and signal.',
       labelNames: ['outcome', 'signal'],
       registers: [registry],
     });
@@ -47,6 +48,12 @@ export class EngineMetrics {
       name: 'sto_engine_corrupt_state_total',
       help: 'Stored values that did not decode, by kind (recipient, aggregate, erasure_marker): dead-lettered with key and bytes, the key started fresh.',
       labelNames: ['kind'],
+      registers: [registry],
+    });
+    this.unknownSymbols = new Counter({
+      name: 'sto_engine_unknown_symbols_total',
+      help: 'Enum fields that held a symbol this engine does not know (a newer writer\'s, read as UNKNOWN), by contract and field.',
+      labelNames: ['contract', 'field'],
       registers: [registry],
     });
     this.deadLetters = new Counter({

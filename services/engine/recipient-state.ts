@@ -1,4 +1,4 @@
-import type { EngagementEvent } from '../shared/contracts/record-types.ts';
+import { UNKNOWN_SYMBOL, type EngagementEvent, type ReceivedEngagementEvent } from '../shared/contracts/record-types.ts';
 import { ErrorCode, InputError, StoError, errorMessage, pureStep } from '../shared/errors.ts';
 import type { StateTransaction } from '../shared/stream/state-transaction.ts';
 import { applyEngagement, decayTo, decodeProfile, emptyProfile, encodeProfile, mergeProfile, type Profile, type Signal } from '../model/profile.ts';
@@ -25,7 +25,7 @@ export function storeKeyKind(key: string): 'recipient' | 'aggregate' | 'erasure_
   return 'other';
 }
 
-export type EngagementOutcome = 'applied' | 'duplicate' | 'too_old' | 'too_new' | 'ignored' | 'erased';
+export type EngagementOutcome = 'applied' | 'duplicate' | 'too_old' | 'too_new' | 'ignored' | 'erased' | 'unknown_symbol';
 
 /**
  * What an erasure leaves of an aggregate's cell, relative to what it took out, below which the
@@ -216,14 +216,17 @@ export class RecipientState {
   }
 
   /** Apple Mail Privacy Protection and proxies open mail on delivery, without a person. */
-  #isMachineOpen(event: EngagementEvent): boolean {
+  #isMachineOpen(event: ReceivedEngagementEvent): boolean {
     if (event.machineOpen === true) return true;
     if (event.machineOpen === false) return false;
     if (event.userAgent && this.#config.machineOpenUserAgent.test(event.userAgent)) return true;
     return event.deliveredAt !== null && event.occurredAt - event.deliveredAt >= 0 && event.occurredAt - event.deliveredAt <= this.#config.machineOpenSeconds * 1_000;
   }
 
-  async applyEngagement(event: EngagementEvent, recordTimestamp: number, tx: StateTransaction): Promise<{ outcome: EngagementOutcome; signal: string }> {
+  async applyEngagement(received: ReceivedEngagementEvent, recordTimestamp: number, tx: StateTransaction): Promise<{ outcome: EngagementOutcome; signal: string }> {
+    // A channel or type a newer writer added (read as UNKNOWN) has no counters here: counted, skipped.
+    if (received.channel === UNKNOWN_SYMBOL || received.eventType === UNKNOWN_SYMBOL) return { outcome: 'unknown_symbol', signal: received.eventType.toLowerCase() };
+    const event = received as EngagementEvent;
     const signal = this.#signalOf(event);
     if (!signal) return { outcome: 'ignored', signal: event.eventType.toLowerCase() };
     const label = signal.toLowerCase();

@@ -15,6 +15,8 @@ export const ErrorCode = {
   PROCESSING_FAILED: 'PROCESSING_FAILED',
   /** A value in a state store does not decode: quarantined (dead-lettered with its key and bytes), the key starts fresh. */
   CORRUPT_STATE: 'CORRUPT_STATE',
+  /** An enum field holds a symbol this reader does not know (read as UNKNOWN) where it matters. */
+  UNKNOWN_SYMBOL: 'UNKNOWN_SYMBOL',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 

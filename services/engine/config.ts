@@ -27,6 +27,8 @@ export interface EngineConfig {
   minHistoryEvents: number;
   cacheEntries: number;
   syncWrites: boolean;
+  /** How long after an erasure the recipient's older events and triggers are still recognised and ignored. */
+  erasureMarkerMs: number;
 }
 
 export function compileEngineConfig(env: Env): Readonly<EngineConfig> {
@@ -59,6 +61,7 @@ export function compileEngineConfig(env: Env): Readonly<EngineConfig> {
     minHistoryEvents: reader.number('STO_ENGINE_MIN_ACTIVE_DAYS', 3, 0, 10_000),
     cacheEntries: reader.integer('STO_ENGINE_CACHE_ENTRIES', 200_000, 0, 50_000_000),
     syncWrites: reader.boolean('STO_STATE_SYNC_WRITES', false),
+    erasureMarkerMs: reader.integer('STO_ENGINE_ERASURE_MARKER_DAYS', 35, 1, 3_650) * DAY_MS,
   };
   return reader.done(config);
 }

@@ -1,5 +1,6 @@
 import type { KafkaMessage } from 'kafkajs';
-import type { EngagementEvent, ErasureRequest, ReadySend, ScheduledSend, SendTrigger } from '../shared/contracts/record-types.ts';
+import { deadLetterTopic } from '../shared/config/common-config.ts';
+import { UNKNOWN_SYMBOL, type DeadLetter, type ErasureRequest, type ReadySend, type ReceivedEngagementEvent, type ReceivedSendTrigger, type ScheduledSend } from '../shared/contracts/record-types.ts';
 import type { SchemaCodec, Writer } from '../shared/contracts/schema-codec.ts';
 import { ErrorCode, InputError, pureStep } from '../shared/errors.ts';
 import type { Logger } from '../shared/logger.ts';
@@ -8,7 +9,7 @@ import type { OutgoingRecord, PartitionHandler } from '../shared/stream/partitio
 import type { StateTransaction } from '../shared/stream/state-transaction.ts';
 import type { EngineConfig } from './config.ts';
 import type { EngineMetrics } from './engine-metrics.ts';
-import { ENGINE_KEYS, RecipientState } from './recipient-state.ts';
+import { ENGINE_KEYS, RecipientState, storeKeyKind, type CorruptValue } from './recipient-state.ts';
 import { SendTimeDecider, toDecisionTrigger } from './send-time-decider.ts';
 
 /**
@@ -19,7 +20,7 @@ import { SendTimeDecider, toDecisionTrigger } from './send-time-decider.ts';
 export class EngineHandler implements PartitionHandler {
   readonly #config: Readonly<EngineConfig>;
   readonly #codec: SchemaCodec;
-  readonly #writers: { scheduled: Writer; ready: Writer };
+  readonly #writers: { scheduled: Writer; ready: Writer; deadLetter: Writer };
   readonly #metrics: EngineMetrics;
   readonly #logger: Logger;
   readonly #state: RecipientState;
@@ -27,11 +28,13 @@ export class EngineHandler implements PartitionHandler {
   readonly #clock: () => number;
   readonly #erasedKeys = new Map<number, string[]>();
   readonly #stores = new Map<number, PartitionStore>();
+  /** Corrupt stored values met while handling the current record, to dead-letter with it. */
+  readonly #quarantined: CorruptValue[] = [];
 
   constructor(options: {
     config: Readonly<EngineConfig>;
     codec: SchemaCodec;
-    writers: { scheduled: Writer; ready: Writer };
+    writers: { scheduled: Writer; ready: Writer; deadLetter: Writer };
     metrics: EngineMetrics;
     logger: Logger;
     clock?: () => number;
@@ -42,7 +45,7 @@ export class EngineHandler implements PartitionHandler {
     this.#metrics = options.metrics;
     this.#logger = options.logger;
     this.#clock = options.clock ?? Date.now;
-    this.#state = new RecipientState(options.config);
+    this.#state = new RecipientState(options.config, { onCorrupt: (value) => this.#quarantined.push(value) });
     this.#decider = new SendTimeDecider(options.config, this.#state.params);
   }
 
@@ -60,30 +63,72 @@ export class EngineHandler implements PartitionHandler {
     if ((message.value?.length ?? 0) > maxRecordBytes) {
       throw new InputError(ErrorCode.OVERSIZE, `record of ${message.value?.length} bytes exceeds STO_MAX_RECORD_BYTES=${maxRecordBytes}`);
     }
-    if (topic === topics.engagement) {
-      const event = await this.#codec.decode<EngagementEvent>('engagement', message.value);
-      await this.#applyEngagement(event, Number(message.timestamp), tx);
-    } else if (topic === topics.triggers) {
-      const trigger = await this.#codec.decode<SendTrigger>('trigger', message.value);
-      await this.#decide(trigger, Number(message.timestamp), tx, emit);
-    } else if (topic === topics.erasure) {
-      const request = await this.#codec.decode<ErasureRequest>('erasure', message.value);
-      await this.#erase(request, tx);
+    try {
+      if (topic === topics.engagement) {
+        const event = await this.#codec.decode<ReceivedEngagementEvent>('engagement', message.value);
+        await this.#applyEngagement(event, Number(message.timestamp), tx);
+      } else if (topic === topics.triggers) {
+        const trigger = await this.#codec.decode<ReceivedSendTrigger>('trigger', message.value);
+        await this.#decide(trigger, Number(message.timestamp), tx, emit);
+      } else if (topic === topics.erasure) {
+        const request = await this.#codec.decode<ErasureRequest>('erasure', message.value);
+        await this.#erase(request, Number(message.timestamp), tx);
+      }
+    } finally {
+      this.#emitQuarantined(topic, message, emit);
     }
   }
 
-  async #applyEngagement(event: EngagementEvent, recordTimestamp: number, tx: StateTransaction): Promise<void> {
+  /**
+   * A corrupt stored value goes to the dead-letter topic of the input that met it, as a record of
+   * the changelog topic (key = store key, value = the stored bytes, offset -1: a store value has
+   * none of its own), with the input record in headers. It is produced with the batch's outputs,
+   * before the deletion of the key is committed, so it is never lost (at worst repeated).
+   */
+  #emitQuarantined(topic: string, message: KafkaMessage, emit: (record: OutgoingRecord) => void): void {
+    for (const corrupt of this.#quarantined.splice(0)) {
+      const source = this.#config.common.topics.engineChangelog;
+      const letter: DeadLetter = {
+        sourceTopic: source,
+        sourcePartition: corrupt.partition,
+        sourceOffset: -1,
+        sourceTimestamp: Number(message.timestamp) || 0,
+        key: Buffer.from(corrupt.key, 'utf8'),
+        value: corrupt.bytes,
+        headers: { 'sto-input-topic': Buffer.from(topic), 'sto-input-offset': Buffer.from(message.offset) },
+        errorCode: ErrorCode.CORRUPT_STATE,
+        reason: corrupt.reason.slice(0, 2_000),
+        service: 'engine',
+        failedAt: this.#clock(),
+      };
+      emit({ topic: deadLetterTopic(topic), message: { key: corrupt.key, value: this.#codec.encode(this.#writers.deadLetter, letter), headers: { 'sto-error-code': ErrorCode.CORRUPT_STATE } } });
+      this.#metrics.corruptState.inc({ kind: storeKeyKind(corrupt.key) });
+      this.#metrics.deadLetters.inc({ topic: source, code: ErrorCode.CORRUPT_STATE });
+      this.#logger.warn({ partition: corrupt.partition, inputTopic: topic, inputOffset: message.offset, reason: corrupt.reason }, 'corrupt stored value quarantined');
+    }
+  }
+
+  async #applyEngagement(event: ReceivedEngagementEvent, recordTimestamp: number, tx: StateTransaction): Promise<void> {
     requireId('eventId', event.eventId);
     requireId('recipientId', event.recipientId);
+    if (event.channel === UNKNOWN_SYMBOL) this.#metrics.unknownSymbols.inc({ contract: 'engagement', field: 'channel' });
+    if (event.eventType === UNKNOWN_SYMBOL) this.#metrics.unknownSymbols.inc({ contract: 'engagement', field: 'eventType' });
     const outcome = await this.#state.applyEngagement(event, recordTimestamp, tx);
     this.#metrics.engagements.inc({ outcome: outcome.outcome, signal: outcome.signal });
   }
 
-  async #decide(trigger: SendTrigger, recordTimestamp: number, tx: StateTransaction, emit: (record: OutgoingRecord) => void): Promise<void> {
+  async #decide(trigger: ReceivedSendTrigger, recordTimestamp: number, tx: StateTransaction, emit: (record: OutgoingRecord) => void): Promise<void> {
     const started = performance.now();
-    const decisionTrigger = toDecisionTrigger(trigger);
+    const decisionTrigger = toDecisionTrigger(trigger, (field) => this.#metrics.unknownSymbols.inc({ contract: 'trigger', field }));
+    const channel = decisionTrigger.channel;
     const invalid = this.#decider.validate(decisionTrigger);
     if (invalid) throw new InputError(ErrorCode.INVALID_FIELD, `invalid trigger ${trigger.triggerId}: ${invalid}`);
+    const erasedAt = await this.#state.erasedAt(trigger.recipientId, recordTimestamp, tx);
+    if (erasedAt !== null && trigger.occurredAt <= erasedAt) {
+      // A trigger from before the recipient's erasure, consumed after it, must not bring them back.
+      this.#metrics.triggersIgnored.inc({ reason: 'erased' });
+      return;
+    }
     const evidence = await this.#state.evidenceFor(trigger.recipientId, this.#decider.cohortZone(decisionTrigger), tx);
     const decision = pureStep('the decision', () => this.#decider.decide(decisionTrigger, evidence));
     const { topics } = this.#config.common;
@@ -94,7 +139,7 @@ export class EngineHandler implements PartitionHandler {
       recipientId: trigger.recipientId,
       campaignId: trigger.campaignId,
       messageId: trigger.messageId,
-      channel: trigger.channel,
+      channel,
       sendAt: decision.sendAtMs,
       localSendTime: decision.localSendTime,
       timeZone: decision.timeZone,
@@ -112,7 +157,7 @@ export class EngineHandler implements PartitionHandler {
       triggeredAt: trigger.occurredAt,
       payload: trigger.payload,
     };
-    const headers = { 'sto-schedule-id': decision.scheduleId, 'sto-channel': trigger.channel, 'sto-reason': decision.reason };
+    const headers = { 'sto-schedule-id': decision.scheduleId, 'sto-channel': channel, 'sto-reason': decision.reason };
     if (decision.urgentBypass && decision.sendAtMs <= trigger.occurredAt) {
       // Urgent SMS goes out now, straight to the ready topic, never behind the delay service.
       const ready: ReadySend = {
@@ -121,7 +166,7 @@ export class EngineHandler implements PartitionHandler {
         recipientId: trigger.recipientId,
         campaignId: trigger.campaignId,
         messageId: trigger.messageId,
-        channel: trigger.channel,
+        channel,
         reason: decision.reason,
         sendAt: decision.sendAtMs,
         releasedAt: Math.max(decision.sendAtMs, this.#clock()),
@@ -132,14 +177,14 @@ export class EngineHandler implements PartitionHandler {
     } else {
       emit({ topic: topics.scheduled, message: { key: trigger.recipientId, value: this.#codec.encode(this.#writers.scheduled, scheduled), headers } });
     }
-    this.#metrics.decisions.inc({ reason: decision.reason, channel: trigger.channel });
+    this.#metrics.decisions.inc({ reason: decision.reason, channel });
     this.#metrics.decisionSeconds.observe((performance.now() - started) / 1000);
     if (Number.isFinite(recordTimestamp)) this.#metrics.triggerToDecisionSeconds.observe(Math.max(0, this.#clock() - recordTimestamp) / 1000);
   }
 
-  async #erase(request: ErasureRequest, tx: StateTransaction): Promise<void> {
+  async #erase(request: ErasureRequest, recordTimestamp: number, tx: StateTransaction): Promise<void> {
     requireId('recipientId', request.recipientId);
-    const removed = await this.#state.erase(request.recipientId, tx);
+    const removed = await this.#state.erase(request.recipientId, request.requestedAt, recordTimestamp, tx);
     const keys = this.#erasedKeys.get(tx.partition) ?? [];
     keys.push(...removed);
     this.#erasedKeys.set(tx.partition, keys);
@@ -147,8 +192,9 @@ export class EngineHandler implements PartitionHandler {
     this.#logger.info({ requestId: request.requestId, partition: tx.partition }, 'recipient erased');
   }
 
-  onOpen(store: PartitionStore): void {
+  async onOpen(store: PartitionStore): Promise<void> {
     this.#stores.set(store.partition, store);
+    await this.#state.open(store);
   }
 
   beforeCommit(tx: StateTransaction): void {
@@ -160,13 +206,14 @@ export class EngineHandler implements PartitionHandler {
   }
 
   onClose(partition: number): void {
-    this.#state.forget(partition);
+    this.#state.close(partition);
     this.#stores.delete(partition);
     this.#erasedKeys.delete(partition);
   }
 
   /** LevelDB deletes are tombstones until compaction: compact erased recipients' key ranges away. */
   afterCommit(partition: number): void {
+    this.#state.committed(partition);
     const keys = this.#erasedKeys.get(partition);
     this.#erasedKeys.delete(partition);
     const store = this.#stores.get(partition);

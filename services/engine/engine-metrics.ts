@@ -7,12 +7,15 @@ export class EngineMetrics {
   readonly decisionSeconds: Histogram;
   readonly triggerToDecisionSeconds: Histogram;
   readonly erasures: Counter;
+  readonly triggersIgnored: Counter<'reason'>;
+  readonly corruptState: Counter<'kind'>;
+  readonly unknownSymbols: Counter<'contract' | 'field'>;
   readonly deadLetters: Counter<'topic' | 'code'>;
 
   constructor(registry: Registry) {
     this.engagements = new Counter({
       name: 'sto_engine_engagement_events_total',
-      help: 'Engagement events by outcome (applied, duplicate, too_old, too_new, ignored) and signal.',
+      help: 'Engagement events by outcome (applied, duplicate, too_old, too_new, ignored, erased, unknown_symbol) and signal.',
       labelNames: ['outcome', 'signal'],
       registers: [registry],
     });
@@ -35,6 +38,24 @@ export class EngineMetrics {
       registers: [registry],
     });
     this.erasures = new Counter({ name: 'sto_engine_erasures_total', help: 'Erasure requests applied.', registers: [registry] });
+    this.triggersIgnored = new Counter({
+      name: 'sto_engine_triggers_ignored_total',
+      help: 'Triggers not decided, by reason (erased: from before the recipient was erased).',
+      labelNames: ['reason'],
+      registers: [registry],
+    });
+    this.corruptState = new Counter({
+      name: 'sto_engine_corrupt_state_total',
+      help: 'Stored values that did not decode, by kind (recipient, aggregate, erasure_marker): dead-lettered with key and bytes, the key started fresh.',
+      labelNames: ['kind'],
+      registers: [registry],
+    });
+    this.unknownSymbols = new Counter({
+      name: 'sto_engine_unknown_symbols_total',
+      help: 'Enum fields that held a symbol this engine does not know (a newer writer\'s, read as UNKNOWN), by contract and field.',
+      labelNames: ['contract', 'field'],
+      registers: [registry],
+    });
     this.deadLetters = new Counter({
       name: 'sto_dead_letters_total',
       help: 'Records sent to a dead-letter topic, by source topic and error code.',

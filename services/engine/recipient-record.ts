@@ -3,19 +3,52 @@ import { decodeProfile, encodeProfile, type Profile } from '../model/profile.ts'
 import { RecentEventIds } from './recent-event-ids.ts';
 
 /**
- * A recipient's one stored value: the counters and the recent event ids used for deduplication,
- * together, so an event reads one key and writes one key (and one changelog record).
- * Layout: varint length of the encoded profile, the profile, then the recent ids.
+ * A recipient's one stored value: the counters, the recent event ids used for deduplication and
+ * the bookkeeping of what the recipient added to which cohort aggregate, together, so an event
+ * reads one key and writes one key (and one changelog record).
+ *
+ * What the recipient added to the global aggregate is their whole profile (aggregates and
+ * profiles get the same cells from each event). What they added to cohorts is the profile too
+ * while they fed one cohort only (`cohort`); an event in a second cohort (the zone became known,
+ * or changed) splits the bookkeeping: `split` then holds the contribution to each cohort, so an
+ * erasure subtracts from every cohort exactly what went there.
  */
 export interface RecipientRecord {
   profile: Profile;
   recent: RecentEventIds;
+  /** Zone of the only cohort fed so far; null = none yet, or a record written before this was kept. */
+  cohort: string | null;
+  /** Contribution per cohort zone, once more than one cohort was fed; null until then. */
+  split: Map<string, Profile> | null;
 }
+
+export function newRecipientRecord(): Omit<RecipientRecord, 'profile'> {
+  return { recent: RecentEventIds.empty(), cohort: null, split: null };
+}
+
+/**
+ * Layout 1: 0x00, varint 1, cohort ('' = the profile's own zone), varint count of split entries
+ * and each (zone, varint length, profile), varint length of the profile, the profile, then the
+ * recent ids. The leading 0x00 tells it from layout 0 (varint length of the profile, the profile,
+ * the recent ids; a profile is never empty, so layout 0 never starts with 0x00), which still decodes.
+ */
+const LAYOUT = 1;
 
 export function encodeRecipient(record: RecipientRecord): Buffer {
   const profile = encodeProfile(record.profile);
   const recent = record.recent.encode();
-  const writer = new ByteWriter(profile.length + recent.length + 3);
+  const split = record.split ? [...record.split].map(([zone, contribution]) => [zone, encodeProfile(contribution)] as const) : [];
+  const splitBytes = split.reduce((sum, [zone, bytes]) => sum + zone.length * 3 + bytes.length + 6, 0);
+  const writer = new ByteWriter(profile.length + recent.length + splitBytes + 16 + (record.cohort?.length ?? 0) * 3);
+  writer.varint(0);
+  writer.varint(LAYOUT);
+  writer.string(record.cohort === null ? '\x00' : record.cohort === record.profile.timeZone ? '' : record.cohort);
+  writer.varint(split.length);
+  for (const [zone, bytes] of split) {
+    writer.string(zone);
+    writer.varint(bytes.length);
+    writer.bytes(bytes);
+  }
   writer.varint(profile.length);
   writer.bytes(profile);
   writer.bytes(recent);
@@ -24,8 +57,24 @@ export function encodeRecipient(record: RecipientRecord): Buffer {
 
 export function decodeRecipient(bytes: Buffer): RecipientRecord {
   const reader = new ByteReader(bytes);
+  const first = reader.varint();
+  if (first !== 0) {
+    // Layout 0: the cohort bookkeeping is unknown (cohort null: erasure falls back to the profile's zone).
+    const profile = decodeProfile(reader.take(first));
+    return { profile, recent: RecentEventIds.decode(asBuffer(reader.rest())), cohort: null, split: null };
+  }
+  const layout = reader.varint();
+  if (layout !== LAYOUT) throw new RangeError(`unknown recipient record layout ${layout}`);
+  const cohortCode = reader.string();
+  const count = reader.varint();
+  const split = count > 0 ? new Map<string, Profile>() : null;
+  for (let i = 0; i < count; i++) {
+    const zone = reader.string();
+    split!.set(zone, decodeProfile(reader.take(reader.varint())));
+  }
   const profile = decodeProfile(reader.take(reader.varint()));
-  return { profile, recent: RecentEventIds.decode(asBuffer(reader.rest())) };
+  const cohort = cohortCode === '\x00' ? null : cohortCode === '' ? profile.timeZone : cohortCode;
+  return { profile, recent: RecentEventIds.decode(asBuffer(reader.rest())), cohort, split };
 }
 
 /** A Buffer over the same memory (no copy). */

@@ -1,13 +1,15 @@
-import type { EngagementEvent } from '../shared/contracts/record-types.ts';
-import { ErrorCode, InputError, pureStep } from '../shared/errors.ts';
+import { UNKNOWN_SYMBOL, type EngagementEvent, type ReceivedEngagementEvent } from '../shared/contracts/record-types.ts';
+import { ErrorCode, InputError, StoError, errorMessage, pureStep } from '../shared/errors.ts';
 import type { StateTransaction } from '../shared/stream/state-transaction.ts';
-import { applyEngagement, decodeProfile, emptyProfile, encodeProfile, mergeProfile, type Profile, type Signal } from '../model/profile.ts';
+import { applyEngagement, decayTo, decodeProfile, emptyProfile, encodeProfile, mergeProfile, type Profile, type Signal } from '../model/profile.ts';
+import type { PartitionStore } from '../shared/stream/partition-store.ts';
+import { decodeMarker, encodeMarker, ERASURE_KEYS, type ErasureMarker } from './erasure-marker.ts';
 import { DEFAULT_MODEL_PARAMS, type ModelParams } from '../model/score.ts';
 import { localSlotOf } from '../model/time/local-slot.ts';
 import { resolveTimeZone } from '../model/time/time-zone.ts';
 import type { EngineConfig } from './config.ts';
 import { RecentEventIds } from './recent-event-ids.ts';
-import { decodeRecipient, encodeRecipient, type RecipientRecord } from './recipient-record.ts';
+import { decodeRecipient, encodeRecipient, newRecipientRecord, type RecipientRecord } from './recipient-record.ts';
 
 export const ENGINE_KEYS = {
   /** The recipient's counters and recent event ids (services/engine/recipient-record.ts). */
@@ -16,7 +18,34 @@ export const ENGINE_KEYS = {
   cohort: (zone: string) => `a:zone:${zone}`,
 } as const;
 
-export type EngagementOutcome = 'applied' | 'duplicate' | 'too_old' | 'too_new' | 'ignored';
+/** What a store key holds, for metrics (never the recipient id itself). */
+export function storeKeyKind(key: string): 'recipient' | 'aggregate' | 'erasure_marker' | 'other' {
+  if (key.startsWith('r:')) return 'recipient';
+  if (key.startsWith('a:')) return 'aggregate';
+  if (key.startsWith('e:')) return 'erasure_marker';
+  return 'other';
+}
+
+export type EngagementOutcome = 'applied' | 'duplicate' | 'too_old' | 'too_new' | 'ignored' | 'erased' | 'unknown_symbol';
+
+/**
+ * What an erasure leaves of an aggregate's cell, relative to what it took out, below which the
+ * rest is rounding residue: 2%, plus half a grid step (0.034%) per day of rounding on each of
+ * the two paths since the recipient's first event, at most 25%.
+ */
+const RESIDUE_SHARE_BASE = 0.02;
+const RESIDUE_SHARE_PER_DAY = 0.0007;
+const RESIDUE_SHARE_MAX = 0.25;
+/** Expired erasure markers removed per erasure request (bounds the work of one record). */
+const SWEEP_LIMIT = 1_000;
+
+/** A stored value that does not decode: its key and bytes, for the dead-letter record. */
+export interface CorruptValue {
+  partition: number;
+  key: string;
+  bytes: Buffer;
+  reason: string;
+}
 
 export interface RecipientEvidence {
   profile: Profile;
@@ -34,9 +63,28 @@ export class RecipientState {
   readonly #aggregateParams: ModelParams;
   /** Aggregates kept decoded per partition (they change with every event); written back per batch. */
   readonly #aggregates = new Map<number, Map<string, { profile: Profile; dirty: boolean }>>();
+  readonly #onCorrupt: (value: CorruptValue) => void;
+  /**
+   * Per opened partition, the erasure marker keys that may exist (a superset: added at once,
+   * removed only after the commit that deleted them), so events of recipients never erased cost
+   * no marker read. A partition without an entry (not opened through `open`) reads the marker.
+   */
+  readonly #markers = new Map<number, Set<string>>();
+  readonly #markersRemoved = new Map<number, string[]>();
 
-  constructor(config: Readonly<EngineConfig>) {
+  /**
+   * `onCorrupt` receives a stored value that does not decode. The key is deleted in the same
+   * transaction and starts fresh, so one bad value costs its own history and nothing else (a
+   * decode error thrown from here would be retried forever and stall the partition). Without a
+   * callback, a corrupt value is an error.
+   */
+  constructor(config: Readonly<EngineConfig>, options: { onCorrupt?: (value: CorruptValue) => void } = {}) {
     this.#config = config;
+    this.#onCorrupt =
+      options.onCorrupt ??
+      ((value) => {
+        throw new StoError(ErrorCode.CORRUPT_STATE, value.reason);
+      });
     this.params = { ...DEFAULT_MODEL_PARAMS, halfLifeDays: config.halfLifeDays };
     this.#aggregateParams = { ...this.params, refGranularityMs: 86_400_000 };
   }
@@ -49,7 +97,9 @@ export class RecipientState {
     }
     let entry = partition.get(key);
     if (!entry) {
-      entry = { profile: (await this.#load(key, tx)) ?? emptyProfile(), dirty: false };
+      const stored = await this.#load(key, tx);
+      // A quarantined aggregate restarts empty and is written back at the next flush.
+      entry = stored === 'corrupt' ? { profile: emptyProfile(), dirty: false } : { profile: stored ?? emptyProfile(), dirty: false };
       partition.set(key, entry);
     }
     return entry;
@@ -59,7 +109,9 @@ export class RecipientState {
   flush(tx: StateTransaction): void {
     for (const [key, entry] of this.#aggregates.get(tx.partition) ?? []) {
       if (!entry.dirty) continue;
-      tx.put(key, Buffer.from(encodeProfile(entry.profile)));
+      // An aggregate whose every contributor was erased is removed, not kept as an empty value.
+      if (entry.profile.events === 0) tx.delete(key);
+      else tx.put(key, Buffer.from(encodeProfile(entry.profile)));
       entry.dirty = false;
     }
   }
@@ -67,16 +119,84 @@ export class RecipientState {
   /** Forgets the decoded aggregates of a partition (batch failed, or partition closed). */
   forget(partition: number): void {
     this.#aggregates.delete(partition);
+    this.#markersRemoved.delete(partition);
   }
 
-  async #load(key: string, tx: StateTransaction): Promise<Profile | null> {
+  /** A partition's store was opened (after restore): learn which erasure markers it holds. */
+  async open(store: PartitionStore): Promise<void> {
+    const markers = new Set<string>();
+    for await (const [key] of store.entries({ gte: 'e:', lt: 'e;' })) markers.add(key);
+    this.#markers.set(store.partition, markers);
+  }
+
+  /** The partition's batch was committed: markers it deleted are gone for good. */
+  committed(partition: number): void {
+    const removed = this.#markersRemoved.get(partition);
+    this.#markersRemoved.delete(partition);
+    const markers = this.#markers.get(partition);
+    if (removed && markers) for (const key of removed) markers.delete(key);
+  }
+
+  close(partition: number): void {
+    this.forget(partition);
+    this.#markers.delete(partition);
+  }
+
+  /**
+   * The instant the recipient was erased at, while their marker lives (stream time: the input
+   * record's timestamp); null when they were not erased or the marker expired (then deleted).
+   */
+  async erasedAt(recipientId: string, recordTimestamp: number, tx: StateTransaction): Promise<number | null> {
+    const known = this.#markers.get(tx.partition);
+    if (known && known.size === 0) return null;
+    const key = ERASURE_KEYS.marker(recipientId);
+    if (known && !known.has(key)) return null;
+    const marker = await this.#loadMarker(key, tx);
+    if (!marker) return null;
+    if (Number.isFinite(recordTimestamp) && recordTimestamp >= marker.expiresAtMs) {
+      this.#deleteMarker(key, marker, tx);
+      return null;
+    }
+    return marker.erasedAtMs;
+  }
+
+  async #loadMarker(key: string, tx: StateTransaction): Promise<ErasureMarker | null> {
     const bytes = await tx.get(key);
-    return bytes ? decodeProfile(bytes) : null;
+    if (!bytes) return null;
+    const marker = this.#decodeOrQuarantine(key, bytes, decodeMarker, tx);
+    return marker === 'corrupt' ? null : marker;
   }
 
+  #deleteMarker(key: string, marker: ErasureMarker, tx: StateTransaction): void {
+    tx.delete(key);
+    tx.delete(ERASURE_KEYS.expiry(key, marker.expiresAtMs));
+    const removed = this.#markersRemoved.get(tx.partition) ?? [];
+    removed.push(key);
+    this.#markersRemoved.set(tx.partition, removed);
+  }
+
+  async #load(key: string, tx: StateTransaction): Promise<Profile | null | 'corrupt'> {
+    const bytes = await tx.get(key);
+    return bytes ? this.#decodeOrQuarantine(key, bytes, decodeProfile, tx) : null;
+  }
+
+  /** The recipient's record; null when there is none or when the stored one was quarantined. */
   async #loadRecipient(recipientId: string, tx: StateTransaction): Promise<RecipientRecord | null> {
-    const bytes = await tx.get(ENGINE_KEYS.recipient(recipientId));
-    return bytes ? decodeRecipient(bytes) : null;
+    const key = ENGINE_KEYS.recipient(recipientId);
+    const bytes = await tx.get(key);
+    if (!bytes) return null;
+    const record = this.#decodeOrQuarantine(key, bytes, decodeRecipient, tx);
+    return record === 'corrupt' ? null : record;
+  }
+
+  #decodeOrQuarantine<T>(key: string, bytes: Buffer, decode: (bytes: Buffer) => T, tx: StateTransaction): T | 'corrupt' {
+    try {
+      return decode(bytes);
+    } catch (error) {
+      tx.delete(key);
+      this.#onCorrupt({ partition: tx.partition, key, bytes, reason: `stored value of ${key} does not decode (${errorMessage(error)}): quarantined, the key starts fresh` });
+      return 'corrupt';
+    }
   }
 
   #signalOf(event: EngagementEvent): Signal | null {
@@ -97,14 +217,17 @@ export class RecipientState {
   }
 
   /** Apple Mail Privacy Protection and proxies open mail on delivery, without a person. */
-  #isMachineOpen(event: EngagementEvent): boolean {
+  #isMachineOpen(event: ReceivedEngagementEvent): boolean {
     if (event.machineOpen === true) return true;
     if (event.machineOpen === false) return false;
     if (event.userAgent && this.#config.machineOpenUserAgent.test(event.userAgent)) return true;
     return event.deliveredAt !== null && event.occurredAt - event.deliveredAt >= 0 && event.occurredAt - event.deliveredAt <= this.#config.machineOpenSeconds * 1_000;
   }
 
-  async applyEngagement(event: EngagementEvent, recordTimestamp: number, tx: StateTransaction): Promise<{ outcome: EngagementOutcome; signal: string }> {
+  async applyEngagement(received: ReceivedEngagementEvent, recordTimestamp: number, tx: StateTransaction): Promise<{ outcome: EngagementOutcome; signal: string }> {
+    // A channel or type a newer writer added (read as UNKNOWN) has no counters here: counted, skipped.
+    if (received.channel === UNKNOWN_SYMBOL || received.eventType === UNKNOWN_SYMBOL) return { outcome: 'unknown_symbol', signal: received.eventType.toLowerCase() };
+    const event = received as EngagementEvent;
     const signal = this.#signalOf(event);
     if (!signal) return { outcome: 'ignored', signal: event.eventType.toLowerCase() };
     const label = signal.toLowerCase();
@@ -113,7 +236,9 @@ export class RecipientState {
       if (event.occurredAt < recordTimestamp - this.#config.lookBackMs) return { outcome: 'too_old', signal: label };
       if (event.occurredAt > recordTimestamp + this.#config.maxFutureMs) return { outcome: 'too_new', signal: label };
     }
-    const record = (await this.#loadRecipient(event.recipientId, tx)) ?? { profile: emptyProfile(), recent: RecentEventIds.empty() };
+    const erasedAt = await this.erasedAt(event.recipientId, recordTimestamp, tx);
+    if (erasedAt !== null && event.occurredAt <= erasedAt) return { outcome: 'erased', signal: label };
+    const record = (await this.#loadRecipient(event.recipientId, tx)) ?? { profile: emptyProfile(), ...newRecipientRecord() };
     const { profile, recent } = record;
     let zone = profile.timeZone ?? this.#config.defaultTimeZone;
     if (event.timeZone) {
@@ -126,7 +251,10 @@ export class RecipientState {
     }
     const slot = pureStep('the local slot', () => localSlotOf(event.occurredAt, zone));
     const input = { slot: slot.hourOfWeek, channel: event.channel, signal, atMs: event.occurredAt, localDay: slot.localDay };
+    // The cohort bookkeeping is taken before the profile changes: a split starts from the profile so far.
+    const before = this.#splitNeeded(record, zone) ? cloneProfile(profile) : null;
     const { firstOfDay } = pureStep('the counters update', () => applyEngagement(profile, input, this.params));
+    pureStep('the cohort bookkeeping', () => this.#recordCohort(record, zone, before, { ...input, firstOfDay }));
     if (event.timeZone) profile.timeZone = zone;
     tx.put(ENGINE_KEYS.recipient(event.recipientId), encodeRecipient(record));
     for (const key of [ENGINE_KEYS.cohort(zone), ENGINE_KEYS.global]) {
@@ -147,20 +275,111 @@ export class RecipientState {
     };
   }
 
-  /** Removes the recipient and their contribution to the aggregates; returns the keys removed. */
-  async erase(recipientId: string, tx: StateTransaction): Promise<string[]> {
-    const profileKey = ENGINE_KEYS.recipient(recipientId);
-    const profile = (await this.#loadRecipient(recipientId, tx))?.profile;
-    const removed = [profileKey];
-    if (profile) {
-      const cohortKeys = profile.timeZone ? [ENGINE_KEYS.cohort(profile.timeZone)] : [ENGINE_KEYS.cohort(this.#config.defaultTimeZone)];
-      for (const key of [...cohortKeys, ENGINE_KEYS.global]) {
-        const aggregate = await this.#aggregate(key, tx);
-        mergeProfile(aggregate.profile, profile, -1, this.#aggregateParams);
-        aggregate.dirty = true;
-      }
-    }
-    for (const key of removed) tx.delete(key);
-    return removed;
+  /** The cohort this record has fed so far (records written before the bookkeeping: their zone, as then). */
+  #fedCohort(record: RecipientRecord): string | null {
+    if (record.cohort !== null) return record.cohort;
+    return record.profile.events > 0 ? (record.profile.timeZone ?? this.#config.defaultTimeZone) : null;
   }
+
+  #splitNeeded(record: RecipientRecord, zone: string): boolean {
+    if (record.split) return false;
+    const fed = this.#fedCohort(record);
+    return fed !== null && fed !== zone;
+  }
+
+  /** Notes what the event added to the cohort of `zone` (the aggregate gets the same cells). */
+  #recordCohort(record: RecipientRecord, zone: string, before: Profile | null, input: Parameters<typeof applyEngagement>[1]): void {
+    if (!record.split && before === null) {
+      record.cohort = zone;
+      return;
+    }
+    if (!record.split) {
+      record.split = new Map([[this.#fedCohort(record)!, before!]]);
+      record.cohort = null;
+    }
+    let contribution = record.split.get(zone);
+    if (!contribution) {
+      contribution = emptyProfile();
+      record.split.set(zone, contribution);
+    }
+    applyEngagement(contribution, input, this.params);
+  }
+
+  /** What the recipient added to each cohort aggregate, by zone. */
+  #cohortContributions(record: RecipientRecord): [string, Profile][] {
+    if (record.split) return [...record.split];
+    const fed = this.#fedCohort(record);
+    return fed === null ? [] : [[fed, record.profile]];
+  }
+
+  /**
+   * Erases a recipient: subtracts what they added from every cohort they fed and from the
+   * global aggregate, deletes their record, and leaves an erasure marker so that their events
+   * and triggers from before the erasure, consumed later, are ignored. The erasure instant is
+   * the later of the request's `requestedAt` (at most STO_ENGINE_MAX_FUTURE_MINUTES after the
+   * record timestamp) and the record timestamp. Returns the keys removed.
+   */
+  async erase(recipientId: string, requestedAt: number, recordTimestamp: number, tx: StateTransaction): Promise<string[]> {
+    const recipientKey = ENGINE_KEYS.recipient(recipientId);
+    const record = await this.#loadRecipient(recipientId, tx);
+    if (record) {
+      for (const [zone, contribution] of this.#cohortContributions(record)) await this.#subtract(ENGINE_KEYS.cohort(zone), contribution, tx);
+      await this.#subtract(ENGINE_KEYS.global, record.profile, tx);
+    }
+    tx.delete(recipientKey);
+    const stamped = Number.isFinite(recordTimestamp);
+    const erasedAtMs = stamped ? Math.max(recordTimestamp, Math.min(requestedAt, recordTimestamp + this.#config.maxFutureMs)) : requestedAt;
+    await this.#sweepMarkers(stamped ? recordTimestamp : erasedAtMs, tx);
+    const markerKey = ERASURE_KEYS.marker(recipientId);
+    const previous = await this.#loadMarker(markerKey, tx);
+    if (previous) tx.delete(ERASURE_KEYS.expiry(markerKey, previous.expiresAtMs));
+    const marker = { erasedAtMs: Math.max(erasedAtMs, previous?.erasedAtMs ?? 0), expiresAtMs: erasedAtMs + this.#config.erasureMarkerMs };
+    tx.put(markerKey, encodeMarker(marker));
+    tx.put(ERASURE_KEYS.expiry(markerKey, marker.expiresAtMs), Buffer.alloc(0));
+    this.#markers.get(tx.partition)?.add(markerKey);
+    return [recipientKey];
+  }
+
+  async #subtract(key: string, contribution: Profile, tx: StateTransaction): Promise<void> {
+    const aggregate = await this.#aggregate(key, tx);
+    mergeProfile(aggregate.profile, contribution, -1, this.#aggregateParams);
+    aggregate.dirty = true;
+    // The last contributor gone: nothing of them stays behind as rounding left-overs.
+    if (aggregate.profile.events === 0) {
+      aggregate.profile = emptyProfile();
+      return;
+    }
+    // Aggregates and profiles round to the 16-bit log grid (0.07% steps) along different paths
+    // (an aggregate is re-rounded at every daily decay, a profile at its own events), so a cell
+    // that only this recipient fed keeps a residue that grows with the time since they fed it
+    // (about 1% after three weeks in a test). What is left below that share of what was taken
+    // out is dropped; at most that share of others' evidence in the same cell goes with it.
+    const removed = cloneProfile(contribution);
+    decayTo(removed, aggregate.profile.refMs, this.#aggregateParams);
+    const days = Math.max(0, aggregate.profile.refMs - contribution.firstSeenMs) / 86_400_000;
+    const residueShare = Math.min(RESIDUE_SHARE_MAX, RESIDUE_SHARE_BASE + RESIDUE_SHARE_PER_DAY * days);
+    for (const [index, value] of removed.cells) {
+      const left = aggregate.profile.cells.get(index);
+      if (left !== undefined && left <= value * residueShare) aggregate.profile.cells.delete(index);
+    }
+  }
+
+  /** Removes markers that expired by `atMs` (committed ones, SWEEP_LIMIT at most). */
+  async #sweepMarkers(atMs: number, tx: StateTransaction): Promise<void> {
+    for await (const [expiryKey] of tx.store.entries({ ...ERASURE_KEYS.expiredRange(atMs), limit: SWEEP_LIMIT })) {
+      if (tx.dirty.has(expiryKey)) continue;
+      const markerKey = ERASURE_KEYS.markerOfExpiry(expiryKey);
+      const marker = await this.#loadMarker(markerKey, tx);
+      if (marker && marker.expiresAtMs > atMs) {
+        tx.delete(expiryKey); // a stale index entry: the marker was renewed
+        continue;
+      }
+      tx.delete(expiryKey);
+      if (marker) this.#deleteMarker(markerKey, marker, tx);
+    }
+  }
+}
+
+function cloneProfile(profile: Profile): Profile {
+  return decodeProfile(encodeProfile(profile));
 }

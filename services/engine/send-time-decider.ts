@@ -1,4 +1,5 @@
-import type { SendTrigger } from '../shared/contracts/record-types.ts';
+import { UNKNOWN_SYMBOL, type ReceivedSendTrigger } from '../shared/contracts/record-types.ts';
+import { ErrorCode, InputError } from '../shared/errors.ts';
 import { decide, validateTrigger } from '../model/decide.ts';
 import { compileDecisionConfig, type Decision, type DecisionConfig, type DecisionTrigger } from '../model/decision-types.ts';
 import { isThinHistory, MODEL_VERSION, scoreSlots, type ModelParams } from '../model/score.ts';
@@ -6,22 +7,44 @@ import { resolveTimeZone } from '../model/time/time-zone.ts';
 import type { EngineConfig } from './config.ts';
 import type { RecipientEvidence } from './recipient-state.ts';
 
-export function toDecisionTrigger(trigger: SendTrigger): DecisionTrigger {
+/** The trigger fields that may read as UNKNOWN (a newer writer's symbol), for metrics. */
+export type UnknownTriggerField = 'channel' | 'triggerKind' | 'urgency' | 'quietHoursPolicy' | 'objective';
+
+/**
+ * The decision's view of a received trigger. A symbol this engine does not know is handled
+ * explicitly and reported through `onUnknown`: an unknown channel cannot be scheduled (there is
+ * no such sender here), so the trigger is dead-lettered; an unknown kind is decided as OTHER, an
+ * unknown urgency as NORMAL (no bypass on a value not understood), an unknown objective as OPEN,
+ * an unknown quiet-hours policy as the configured one.
+ */
+export function toDecisionTrigger(trigger: ReceivedSendTrigger, onUnknown: (field: UnknownTriggerField) => void = () => undefined): DecisionTrigger {
+  const { channel, triggerKind, urgency, quietHoursPolicy, objective } = trigger;
+  if (channel === UNKNOWN_SYMBOL) {
+    onUnknown('channel');
+    throw new InputError(
+      ErrorCode.UNKNOWN_SYMBOL,
+      `trigger ${trigger.triggerId}: its channel is a symbol this engine does not know (written with a newer schema, read as UNKNOWN); not scheduled: redrive it once the engine knows the channel`,
+    );
+  }
+  if (triggerKind === UNKNOWN_SYMBOL) onUnknown('triggerKind');
+  if (urgency === UNKNOWN_SYMBOL) onUnknown('urgency');
+  if (quietHoursPolicy === UNKNOWN_SYMBOL) onUnknown('quietHoursPolicy');
+  if (objective === UNKNOWN_SYMBOL) onUnknown('objective');
   return {
     triggerId: trigger.triggerId,
     recipientId: trigger.recipientId,
     campaignId: trigger.campaignId,
-    channel: trigger.channel,
-    triggerKind: trigger.triggerKind,
-    urgency: trigger.urgency,
+    channel,
+    triggerKind: triggerKind === UNKNOWN_SYMBOL ? 'OTHER' : triggerKind,
+    urgency: urgency === UNKNOWN_SYMBOL ? 'NORMAL' : urgency,
     occurredAtMs: trigger.occurredAt,
     timeZone: trigger.timeZone,
     windowHours: trigger.windowHours,
     sendAtMs: trigger.sendAt,
     quietHours: trigger.quietHours,
-    quietHoursPolicy: trigger.quietHoursPolicy,
+    quietHoursPolicy: quietHoursPolicy === UNKNOWN_SYMBOL ? null : quietHoursPolicy,
     defaultLocalMinute: trigger.defaultLocalMinute,
-    objective: trigger.objective,
+    objective: objective === UNKNOWN_SYMBOL ? 'OPEN' : objective,
     holdoutShare: trigger.holdoutShare,
     payloadBytes: trigger.payload.length,
   };

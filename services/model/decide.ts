@@ -119,7 +119,7 @@ export function decide(trigger: DecisionTrigger, context: DecisionContext, confi
   const candidates = candidateSlots(window, context.slotScores);
   const choice = chooseSendTime(trigger, context, config, window, candidates);
   const decision: Decision = {
-    scheduleId: scheduleIdOf(trigger.triggerId),
+    scheduleId: scheduleIdOf(trigger.triggerId, trigger.recipientId),
     sendAtMs: choice.sendAtMs,
     localSendTime: formatLocalIso(choice.sendAtMs, window.zone),
     timeZone: zone.name,

@@ -16,9 +16,15 @@ export function stableUnitInterval(parts: readonly string[]): number {
   return digestOf(parts).readUIntBE(0, 6) / TWO_POW_48;
 }
 
-/** The schedule id of a trigger: 128 bits of SHA-256 over ("schedule", triggerId), hex. */
-export function scheduleIdOf(triggerId: string): string {
-  return stableHashHex(['schedule', triggerId]).slice(0, 32);
+/**
+ * The schedule id of one send: 128 bits of SHA-256 over ("schedule", recipientId, triggerId, step),
+ * hex. A trigger id is unique per sender, not across recipients (a campaign may reuse it for every
+ * recipient), so the recipient is part of the id; `step` numbers the sends of a sequence (0 for a
+ * single send). Deterministic: replaying a trigger gives the same id.
+ */
+export function scheduleIdOf(triggerId: string, recipientId: string, step = 0): string {
+  if (!Number.isSafeInteger(step) || step < 0) throw new RangeError(`sequence step ${step} is not a non-negative integer`);
+  return stableHashHex(['schedule', recipientId, triggerId, String(step)]).slice(0, 32);
 }
 
 function digestOf(parts: readonly string[]): Buffer {

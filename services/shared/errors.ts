@@ -15,8 +15,10 @@ export const ErrorCode = {
   STORE_FAILURE: 'STORE_FAILURE',
   /** The service's own pure code threw on this record (a defect): dead-lettered, not retried forever. */
   PROCESSING_FAILED: 'PROCESSING_FAILED',
-  /** A stored value or changelog record that cannot be read: quarantined to a dead-letter record. */
+  /** A stored value or changelog record that cannot be read: quarantined (dead-lettered with its key and bytes), the key starts fresh. */
   CORRUPT_STATE: 'CORRUPT_STATE',
+  /** An enum field holds a symbol this reader does not know (read as UNKNOWN) where it matters. */
+  UNKNOWN_SYMBOL: 'UNKNOWN_SYMBOL',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 

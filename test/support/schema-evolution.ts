@@ -70,3 +70,36 @@ export function withoutFields(schema: avro.Schema, names: string[]): avro.Schema
 export function randomValue<T = Record<string, unknown>>(type: avro.Type): T {
   return type.random() as unknown as T;
 }
+
+/** The symbol the input contracts' enums default to when a writer's symbol is not known. */
+export const UNKNOWN_SYMBOL = 'UNKNOWN';
+
+/** Every enum definition of `schema`: name, symbols and default (copies). */
+export function enumDefinitions(schema: avro.Schema): { name: string; symbols: string[]; default: string | undefined }[] {
+  return enumsOf(copy(schema)).map((definition) => ({
+    name: String(definition.name),
+    symbols: [...(definition.symbols as string[])],
+    default: definition.default as string | undefined,
+  }));
+}
+
+/** A newer writer's schema: the named enum with one more symbol (e.g. a WHATSAPP channel). */
+export function withEnumSymbol(schema: avro.Schema, enumName: string, symbol: string): avro.Schema {
+  const next = copy(schema);
+  const definitions = enumsOf(next).filter((candidate) => candidate.name === enumName);
+  if (definitions.length === 0) throw new Error(`no enum ${enumName}`);
+  for (const definition of definitions) definition.symbols = [...(definition.symbols as string[]), symbol];
+  return next as unknown as avro.Schema;
+}
+
+/** The schema as it was before its enums had UNKNOWN: that symbol and the enum defaults removed. */
+export function withoutUnknownSymbols(schema: avro.Schema): avro.Schema {
+  const next = copy(schema);
+  for (const definition of enumsOf(next)) {
+    if (!(definition.symbols as string[]).includes(UNKNOWN_SYMBOL)) continue;
+    definition.symbols = (definition.symbols as string[]).filter((symbol) => symbol !== UNKNOWN_SYMBOL);
+    delete definition.default;
+    delete definition.doc;
+  }
+  return next as unknown as avro.Schema;
+}

@@ -2,6 +2,14 @@
 // epoch milliseconds, bytes are Buffers, unions of null and T are T | null).
 
 export type Channel = 'EMAIL' | 'PUSH' | 'SMS' | 'IN_APP';
+
+/**
+ * The enums of the input contracts (engagement events, triggers) carry an UNKNOWN symbol and
+ * default to it: a symbol a newer writer added, which this reader does not know, reads as
+ * UNKNOWN instead of failing the whole record. Readers must handle it explicitly.
+ */
+export const UNKNOWN_SYMBOL = 'UNKNOWN';
+export type Readable<T extends string> = T | typeof UNKNOWN_SYMBOL;
 export type EngagementType = 'SEND' | 'DELIVERY' | 'OPEN' | 'CLICK' | 'CONVERSION' | 'SESSION';
 export type TriggerKind = 'CAMPAIGN' | 'JOURNEY' | 'CART_RECOVERY' | 'TRANSACTIONAL' | 'OTHER';
 export type Urgency = 'NORMAL' | 'URGENT';
@@ -25,6 +33,12 @@ export interface EngagementEvent {
   userAgent: string | null;
   deliveredAt: number | null;
   attributes: Record<string, string>;
+}
+
+/** An engagement event as a reader receives it (SendTrigger and EngagementEvent are what writers write). */
+export interface ReceivedEngagementEvent extends Omit<EngagementEvent, 'channel' | 'eventType'> {
+  channel: Readable<Channel>;
+  eventType: Readable<EngagementType>;
 }
 
 export interface QuietHours {
@@ -51,6 +65,15 @@ export interface SendTrigger {
   holdoutShare: number | null;
   payload: Buffer;
   attributes: Record<string, string>;
+}
+
+/** A trigger as a reader receives it: its enums may hold UNKNOWN. */
+export interface ReceivedSendTrigger extends Omit<SendTrigger, 'channel' | 'triggerKind' | 'urgency' | 'quietHoursPolicy' | 'objective'> {
+  channel: Readable<Channel>;
+  triggerKind: Readable<TriggerKind>;
+  urgency: Readable<Urgency>;
+  quietHoursPolicy: Readable<QuietHoursPolicy> | null;
+  objective: Readable<Objective>;
 }
 
 export interface SlotScore {

@@ -1,11 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import { COMPATIBILITY, SchemaType, type SchemaRegistry } from '@kafkajs/confluent-schema-registry';
-import type avro from 'avsc';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { RegistryConfig } from '../../../services/shared/config/common-config.ts';
-import { createSchemaRegistryClient } from '../../../services/shared/contracts/schema-codec.ts';
+import avro from 'avsc';
+import { createSchemaRegistryClient, SchemaCodec } from '../../../services/shared/contracts/schema-codec.ts';
 import { CONTRACTS, readSchemaJson, type ContractName } from '../../../services/shared/contracts/schema-files.ts';
-import { strictEnumName, withDefaultedField, withRequiredField, withoutLastEnumSymbol } from '../../support/schema-evolution.ts';
+import { sampleEngagement, sampleTrigger } from '../../support/sample-records.ts';
+import { strictEnumName, withDefaultedField, withEnumSymbol, withRequiredField, withoutLastEnumSymbol, withoutUnknownSymbols } from '../../support/schema-evolution.ts';
 import { stackConfig } from '../support/stack.ts';
 
 // Evolution is checked by the registry the pipeline runs against, not only by avsc: each change
@@ -83,5 +84,26 @@ describe.each(contracts)('registry evolution of %s (BACKWARD)', (contract) => {
   it('keeps only the accepted versions', async () => {
     const versions = await registryGet<number[]>(`/subjects/${encodeURIComponent(subject)}/versions`);
     expect(versions).toEqual([1, 2]);
+  });
+});
+
+describe.each([
+  ['engagement', sampleEngagement],
+  ['trigger', sampleTrigger],
+] as const)('registry: %s, written by upstream producers, gets UNKNOWN enum defaults', (contract, sample) => {
+  it('the bootstrap can register it over the version before, and a newer writer adding WHATSAPP is accepted and read as UNKNOWN', async () => {
+    const subject = freshSubject(contract);
+    const previous = await register(subject, withoutUnknownSymbols(readSchemaJson(contract)));
+    const current = await register(subject, readSchemaJson(contract));
+    expect(current.id).not.toBe(previous.id);
+    const newerSchema = withEnumSymbol(readSchemaJson(contract), 'Channel', 'WHATSAPP');
+    const newer = await register(subject, newerSchema);
+    expect(await registryGet<number[]>(`/subjects/${encodeURIComponent(subject)}/versions`)).toEqual([1, 2, 3]);
+
+    const body = avro.Type.forSchema(newerSchema).toBuffer({ ...sample(1), channel: 'WHATSAPP' });
+    const framed = Buffer.concat([Buffer.from([0, 0, 0, 0, 0]), body]);
+    framed.writeInt32BE(newer.id, 1);
+    const read = await new SchemaCodec(registry).decode<{ channel: string }>(contract, framed);
+    expect(read.channel).toBe('UNKNOWN');
   });
 });

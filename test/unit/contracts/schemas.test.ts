@@ -8,11 +8,15 @@ import { topicPlan } from '../../../services/shared/kafka/topic-plan.ts';
 import {
   ADDED_DEFAULT,
   ADDED_FIELD,
+  enumDefinitions,
   randomValue,
   strictEnumName,
+  UNKNOWN_SYMBOL,
   withDefaultedField,
+  withEnumSymbol,
   withRequiredField,
   withoutLastEnumSymbol,
+  withoutUnknownSymbols,
 } from '../../support/schema-evolution.ts';
 
 const SCHEMA_DIR = fileURLToPath(new URL('../../../schemas/', import.meta.url));
@@ -83,4 +87,52 @@ describe.each(contracts)('evolution of %s', (contract) => {
       expect(() => broken.createResolver(v1)).toThrow();
     });
   }
+});
+
+/** Contracts other teams' producers write: their enums must stay readable when a writer adds a symbol. */
+const INPUT_CONTRACTS: ContractName[] = ['engagement', 'trigger'];
+
+describe.each(INPUT_CONTRACTS)('enums of %s (written by upstream producers)', (contract) => {
+  const schema = readSchemaJson(contract);
+  const reader = readerType(contract);
+  const enums = enumDefinitions(schema);
+
+  it('each have an UNKNOWN symbol and default to it', () => {
+    expect(enums.length).toBeGreaterThan(0);
+    for (const definition of enums) {
+      expect(definition.symbols, definition.name).toContain(UNKNOWN_SYMBOL);
+      expect(definition.default, definition.name).toBe(UNKNOWN_SYMBOL);
+    }
+  });
+
+  it.each(enums.map((definition) => definition.name))('a newer writer that adds a symbol to %s stays readable: the symbol reads as UNKNOWN', (enumName) => {
+    const symbol = enumName === 'Channel' ? 'WHATSAPP' : `NEW_${enumName.toUpperCase()}`;
+    const writer = avro.Type.forSchema(withEnumSymbol(schema, enumName, symbol));
+    const resolver = reader.createResolver(writer);
+    // Every record that holds the new symbol somewhere reads, with UNKNOWN in its place.
+    let checked = 0;
+    for (let i = 0; i < 400 && checked < 20; i += 1) {
+      const written = randomValue(writer);
+      if (!writer.toString(written as never).includes(`"${symbol}"`)) continue;
+      checked += 1;
+      const read = reader.toString(reader.fromBuffer(writer.toBuffer(written), resolver) as never);
+      expect(read).not.toContain(`"${symbol}"`);
+      expect(read).toContain(`"${UNKNOWN_SYMBOL}"`);
+    }
+    expect(checked, `random records holding ${symbol}`).toBeGreaterThan(0);
+  });
+
+  it('the version before UNKNOWN (the registered one until now) is read by the current reader (BACKWARD)', () => {
+    const previous = avro.Type.forSchema(withoutUnknownSymbols(schema));
+    const resolver = reader.createResolver(previous);
+    for (let i = 0; i < 50; i += 1) {
+      const written = randomValue(previous);
+      expect(reader.fromBuffer(previous.toBuffer(written), resolver)).toEqual(written);
+    }
+  });
+
+  it('without the defaults, a newer writer would fail every record (the defect this guards)', () => {
+    const strict = avro.Type.forSchema(withoutUnknownSymbols(schema));
+    expect(() => strict.createResolver(avro.Type.forSchema(withEnumSymbol(withoutUnknownSymbols(schema), 'Channel', 'WHATSAPP')))).toThrow();
+  });
 });

@@ -125,7 +125,7 @@ describe('decision invariants (any zone, any time around DST, any window, quiet 
           expect(Date.parse(decision.localSendTime)).toBe(decision.sendAtMs);
           expect(decision.propensity).toBeGreaterThan(0);
           expect(decision.propensity).toBeLessThanOrEqual(1);
-          expect(decision.scheduleId).toBe(scheduleIdOf(trigger.triggerId));
+          expect(decision.scheduleId).toBe(scheduleIdOf(trigger.triggerId, trigger.recipientId));
           expect(decision.exploration).toBe(decision.reason === 'EXPLORATION');
           expect(decision.arm).toBe(decision.reason === 'CONTROL' ? 'CONTROL' : 'TREATMENT');
           expect(decision.urgentBypass).toBe(decision.reason === 'URGENT_BYPASS');

@@ -175,7 +175,7 @@ describe('decision flow', () => {
     expect(decision).toMatchObject({ reason: 'OPTIMIZED', bindingConstraint: 'NONE', localSendTime: '2025-06-03T19:00:00.000+02:00', propensity: 1, exploration: false });
     expect(decision.topSlots.map((slot) => slot.hourOfWeek)).toEqual([hourOfWeek(2, 19), hourOfWeek(1, 12), hourOfWeek(2, 7)]);
     expect(decision.topSlots[1]!.sendAtMs).toBe(local('2025-06-02T12:00', zone));
-    expect(decision.scheduleId).toBe(scheduleIdOf(trigger.triggerId));
+    expect(decision.scheduleId).toBe(scheduleIdOf(trigger.triggerId, trigger.recipientId));
     expect(decision.scheduleId).toMatch(/^[0-9a-f]{32}$/);
     expect(decision).toMatchObject({ timeZone: zone, timeZoneSource: 'TRIGGER', modelVersion: config.modelVersion, historyDepth: { events: 40, activeDays: 12 }, evidence: { individual: 0.6, cohort: 0.3, global: 0.1 } });
     expect(decision.windowEndMs - decision.windowStartMs).toBe(48 * HOUR);

@@ -45,7 +45,8 @@ describe('chaos: the network between the services and the broker is cut, slowed 
     const common = stackConfig();
     kafka = createKafka(common.kafka, createLogger('chaos-network', 'error'));
     codec = new SchemaCodec(createSchemaRegistryClient(common.registry));
-  }, 300_000);
+    // The first run on a machine also builds Toxiproxy (about 2 minutes).
+  }, 600_000);
 
   afterAll(async () => {
     for (const cleanup of cleanups.reverse()) await cleanup().catch((error: unknown) => console.error('chaos clean-up failed:', error));

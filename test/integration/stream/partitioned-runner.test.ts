@@ -55,9 +55,10 @@ describe('partitioned runner on the real broker', () => {
     for (const dir of dirs) await dir.remove();
   });
 
-  async function startRunner(instanceId: string): Promise<{ runner: PartitionedRunner; stateDir: string }> {
+  async function startRunner(instanceId: string): Promise<{ runner: PartitionedRunner; stateDir: string; registry: Registry }> {
     const dir = await temporaryDir(`runner-${instanceId}`);
     dirs.push(dir);
+    const registry = new Registry();
     const deadLetters = new DeadLetterPublisher({
       producer,
       codec,
@@ -77,12 +78,12 @@ describe('partitioned runner on the real broker', () => {
       handler: new CountingHandler(),
       deadLetters,
       logger,
-      registry: new Registry(),
+      registry,
       sessionTimeoutMs: 10_000,
     });
     runners.push(runner);
     await runner.start();
-    return { runner, stateDir: dir.path };
+    return { runner, stateDir: dir.path, registry };
   }
 
   async function produce(count: number, offset: number): Promise<void> {
@@ -102,6 +103,23 @@ describe('partitioned runner on the real broker', () => {
 
   const sum = (map: Map<string, number>) => [...map.values()].reduce((a, b) => a + b, 0);
 
+  /** Counts per owned partition ("partition:key" -> count), to see what each instance holds. */
+  async function countsByPartition(runner: PartitionedRunner, only?: number[]): Promise<Map<string, number>> {
+    const result = new Map<string, number>();
+    for (const store of runner.ownedStores()) {
+      if (only && !only.includes(store.partition)) continue;
+      for await (const [key, value] of store.entries({ gte: 'c:', lt: 'c:\xff' })) result.set(`${store.partition}:${key}`, Number(value.toString()));
+    }
+    return result;
+  }
+
+  const only = (map: Map<string, number>, partitions: number[]) => new Map([...map].filter(([key]) => partitions.includes(Number(key.split(':')[0]))));
+
+  async function restoredRecords(registry: Registry): Promise<number> {
+    const metric = (await registry.getMetricsAsJSON()).find((entry) => entry.name === 'sto_state_restored_records_total');
+    return (metric?.values ?? []).reduce((total, value) => total + value.value, 0);
+  }
+
   it('counts every record once through a join and a leave, and dead-letters poison', async () => {
     const first = await startRunner('a');
     await waitFor(() => first.runner.readiness().ready, 60_000, 'first runner ready');
@@ -109,6 +127,8 @@ describe('partitioned runner on the real broker', () => {
     await produce(2_000, 0);
     await producer.send({ topic: topics.engagement, messages: [{ key: 'k1', value: 'poison' }] });
     await waitFor(async () => sum(await totals([first.runner])) === 2_000, 60_000, '2000 counted');
+    const beforeJoin = await countsByPartition(first.runner);
+    expect(new Set([...beforeJoin.keys()].map((key) => key.split(':')[0])), 'the first runner counted keys in every partition').toEqual(new Set(['0', '1', '2', '3']));
 
     const second = await startRunner('b');
     await waitFor(
@@ -118,11 +138,21 @@ describe('partitioned runner on the real broker', () => {
     );
     expect(first.runner.readiness().detail.owned).toEqual([0, 1]);
     expect(second.runner.readiness().detail.owned).toEqual([2, 3]);
+    // Partitions 2 and 3 moved: the first runner no longer holds them, and the second restored
+    // exactly the counts the first had made there, from the changelog, before counting more.
+    expect([...(await countsByPartition(first.runner)).keys()].every((key) => key.startsWith('0:') || key.startsWith('1:')), 'first runner still holds moved partitions').toBe(true);
+    expect(await countsByPartition(second.runner), 'second runner restored partitions 2 and 3').toEqual(only(beforeJoin, [2, 3]));
+    expect(await restoredRecords(second.registry)).toBeGreaterThan(0);
     await produce(2_000, 2_000);
     await waitFor(async () => sum(await totals([first.runner, second.runner])) === 4_000, 60_000, '4000 counted');
+    const beforeLeave = await countsByPartition(first.runner);
+    const restoredBeforeLeave = await restoredRecords(second.registry);
 
     await first.runner.stop();
     await waitFor(() => second.runner.readiness().ready && (second.runner.readiness().detail.owned as number[]).length === 4, 90_000, 'second owns all');
+    // Partitions 0 and 1 moved back: the second runner restored the first's counts there.
+    expect(await countsByPartition(second.runner, [0, 1]), 'second runner restored partitions 0 and 1').toEqual(beforeLeave);
+    expect(await restoredRecords(second.registry)).toBeGreaterThan(restoredBeforeLeave);
     await produce(1_000, 4_000);
     await waitFor(async () => sum(await totals([second.runner])) === 5_000, 60_000, '5000 counted');
     const counts = await totals([second.runner]);

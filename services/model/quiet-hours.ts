@@ -1,6 +1,7 @@
 import type { QuietHours } from '../shared/contracts/record-types.ts';
 import { localSlotOf } from './time/local-slot.ts';
 import { nextLocalMinuteAtOrAfter } from './time/next-local-time.ts';
+import { firstInstantWithOtherOffset } from './time/offset-timeline.ts';
 import { requireZone, type ZoneRef } from './time/time-zone.ts';
 
 // Quiet hours are a daily range of local minutes [startMinute, endMinute): 22:00-08:00 is
@@ -42,7 +43,8 @@ export function isQuiet(epochMs: number, zone: ZoneRef, quietHours: QuietHours |
 /**
  * The first instant at or after `fromMs` outside quiet hours: `fromMs` itself when allowed, else
  * the next time the local clock shows endMinute (when that reading falls in a DST gap, the
- * first instant after the gap, which is past the end as well).
+ * first instant after the gap, which is past the end as well), or, when the clock is set back
+ * to an allowed reading before that, the instant it is set back.
  */
 export function firstAllowedAtOrAfter(fromMs: number, zone: ZoneRef, quietHours: QuietHours | null): number {
   if (quietHours === null) return fromMs;
@@ -54,6 +56,14 @@ export function firstAllowedAtOrAfter(fromMs: number, zone: ZoneRef, quietHours:
     // The end reading fell in a DST gap that ends exactly here (e.g. 00:00 on a day that starts
     // at 01:00): look for the next day's reading instead of standing still.
     if (next <= candidate) next = nextLocalMinuteAtOrAfter(candidate + 60_000, quietHours.endMinute, offsets);
+    // A clock set back before that reading can leave the range earlier, at the change itself
+    // (Havana's quiet 00:01-01:00 on 2025-11-02: at 00:59 CDT the clock goes back to 00:00 CST,
+    // which is allowed). Offsets only change at transitions, so look at the first one in between.
+    const offsetNow = offsets.offsetMsAt(candidate);
+    if (offsets.offsetMsAt(next) !== offsetNow) {
+      const change = firstInstantWithOtherOffset((ms) => offsets.offsetMsAt(ms), candidate, next, offsetNow);
+      if (change < next && !isQuiet(change, offsets, quietHours)) return change;
+    }
     candidate = next;
   }
   throw new RangeError(`no allowed minute after ${fromMs} in ${offsets.name} for quiet hours ${quietHours.startMinute}-${quietHours.endMinute}`);

@@ -87,6 +87,12 @@ describe('quiet hours', () => {
     );
   });
 
+  it('lets the send out when the clock is set back out of quiet hours before their end (Havana, 2025-11-02; found by the property above)', () => {
+    const start = 1_762_059_540_000; // 04:59Z = 00:59 CDT; at 05:00Z Havana goes back to 00:00 CST
+    const allowed = firstAllowedAtOrAfter(start, 'America/Havana', { startMinute: 1, endMinute: 60 });
+    expect(new Date(allowed).toISOString()).toBe('2025-11-02T05:00:00.000Z');
+  });
+
   it('finds the next day when the end of quiet hours falls in a DST gap that ends at the start instant (Havana, 2024-03-10)', () => {
     const start = 1_710_046_800_000; // 05:00Z: Havana jumps from 00:00 CST to 01:00 CDT
     const allowed = firstAllowedAtOrAfter(start, 'America/Havana', { startMinute: 1, endMinute: 0 });

@@ -4,12 +4,15 @@ import type { SchemaCodec, Writer } from '../shared/contracts/schema-codec.ts';
 import { ErrorCode, InputError } from '../shared/errors.ts';
 import type { Logger } from '../shared/logger.ts';
 import type { PartitionStore } from '../shared/stream/partition-store.ts';
-import type { Emit, PartitionHandler, PunctuationContext, Punctuator } from '../shared/stream/partitioned-runner.ts';
+import type { Emit, OutgoingRecord, PartitionHandler, PunctuationContext, Punctuator } from '../shared/stream/partitioned-runner.ts';
 import type { StateTransaction } from '../shared/stream/state-transaction.ts';
 import type { DelayConfig } from './config.ts';
 import type { DelayMetrics } from './delay-metrics.ts';
 import { cancelPending, earliestDue, erasePending, idKey, pendingFrom, schedulePending, takeDue, type OnCorrupt, type PendingSend } from './pending-sends.ts';
 import { TokenBucket } from './token-bucket.ts';
+
+/** Builds the dead-letter record of an unreadable stored value (its partition, key and bytes). */
+export type QuarantineLetter = (partition: number, key: string, value: Buffer, reason: string) => OutgoingRecord;
 
 /** The delay service's in-memory state of one partition, owned by the runner. */
 export interface DelayPartitionState {
@@ -33,7 +36,7 @@ export class DelayHandler implements PartitionHandler<DelayPartitionState>, Punc
   readonly #logger: Logger;
   readonly #buckets = new Map<Channel, TokenBucket>();
   /** A dead-letter record for an unreadable stored value met while consuming (releases use the runner's quarantine). */
-  readonly #quarantineLetter: ((key: string, value: Buffer, reason: string) => { topic: string; message: import('kafkajs').Message }) | null;
+  readonly #quarantineLetter: QuarantineLetter | null;
   readonly punctuator: Punctuator<DelayPartitionState> = this;
 
   constructor(options: {
@@ -43,7 +46,7 @@ export class DelayHandler implements PartitionHandler<DelayPartitionState>, Punc
     metrics: DelayMetrics;
     logger: Logger;
     clock: () => number;
-    quarantineLetter?: (key: string, value: Buffer, reason: string) => { topic: string; message: import('kafkajs').Message };
+    quarantineLetter?: QuarantineLetter;
   }) {
     this.#config = options.config;
     this.#codec = options.codec;
@@ -97,7 +100,7 @@ export class DelayHandler implements PartitionHandler<DelayPartitionState>, Punc
     return (key, value, reason) => {
       this.#metrics.quarantined.inc();
       this.#logger.error({ partition, key, bytes: value.length, reason }, 'unreadable pending send removed while consuming');
-      if (this.#quarantineLetter) emit(this.#quarantineLetter(key, value, reason));
+      if (this.#quarantineLetter) emit(this.#quarantineLetter(partition, key, value, reason));
     };
   }
 

@@ -50,9 +50,9 @@ async function main(config: Readonly<DelayConfig>): Promise<void> {
     metrics,
     logger,
     clock,
-    quarantineLetter: (key, value, reason) =>
+    quarantineLetter: (partition, key, value, reason) =>
       deadLetters.letter(
-        { topic: topics.delayChangelog, partition: -1, offset: '-1', timestamp: String(clock()), key: Buffer.from(key), value },
+        { topic: topics.delayChangelog, partition, offset: '-1', timestamp: String(clock()), key: Buffer.from(key), value },
         new StoError(ErrorCode.CORRUPT_STATE, `stored value of key ${JSON.stringify(key)} cannot be read: ${reason}`),
         deadLetterTopic(topics.scheduled),
       ),

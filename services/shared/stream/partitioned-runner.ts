@@ -237,6 +237,8 @@ export class PartitionedRunner<S = unknown> {
   #fail(reason: string): boolean {
     if (!this.#lifecycle.to('failed', reason)) return false;
     this.#options.logger.error({ reason }, 'runner failed: /livez now fails');
+    // Nothing more is processed: without a pause the loop would fetch the same records again and again.
+    this.#consumer.pause(this.#options.topics.map((topic) => ({ topic })));
     return true;
   }
 
@@ -258,6 +260,7 @@ export class PartitionedRunner<S = unknown> {
   }
 
   #onRestored(ready: OwnedPartition<S>[]): void {
+    if (this.#lifecycle.phase !== 'running') return;
     for (const owned of ready) {
       for (const topic of this.#options.topics) this.#consumer.seek({ topic, partition: owned.partition, offset: String(owned.store!.nextOffset(topic)) });
     }
@@ -285,7 +288,7 @@ export class PartitionedRunner<S = unknown> {
 
   async #eachBatch({ batch, resolveOffset, isRunning, isStale, heartbeat }: EachBatchPayload): Promise<void> {
     const owned = this.#membership.get(batch.partition);
-    if (!owned || !this.#membership.owns(owned)) return;
+    if (!owned || !this.#membership.owns(owned) || this.#lifecycle.phase !== 'running') return;
     const timer = this.#metrics.batchSeconds.startTimer();
     try {
       try {

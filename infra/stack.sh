@@ -27,6 +27,11 @@ REGISTRY_MANAGEMENT_PORT="${STO_STACK_REGISTRY_MANAGEMENT_PORT:-9000}"
 START_TIMEOUT_S="${STO_STACK_START_TIMEOUT_S:-180}"
 KAFKA_HEAP="${STO_STACK_KAFKA_HEAP:-768m}"
 REGISTRY_HEAP="${STO_STACK_REGISTRY_HEAP:-384m}"
+# INFO writes Apicurio's access log to the registry log: method, path, status and response time
+# (ms) of every request, to see whether a client's timeout was the registry's slowness.
+REGISTRY_LOG_LEVEL="${STO_STACK_REGISTRY_LOG_LEVEL:-WARN}"
+# Extra JVM options for the registry, e.g. "-Xlog:gc:file=gc.log" (split on spaces).
+read -r -a REGISTRY_JAVA_OPTS <<<"${STO_STACK_REGISTRY_JAVA_OPTS:-}"
 
 REGISTRY_URL="http://127.0.0.1:${REGISTRY_PORT}/apis/ccompat/v7"
 
@@ -154,6 +159,22 @@ registry_java() {
   echo "$best"
 }
 
+# Registry stalls ("Timeout (5000ms)" in a clean-clone test run). What was observed with the
+# access log at INFO on the 2-core development machine, busy with other test runs (load 8-10):
+# - Apicurio 3.3.3 keeps its data in an in-memory H2 database (apicurio.storage.kind=sql,
+#   sql.kind=h2, a pool of 20 to 100 connections) and serves the API on Quarkus' worker pool
+#   (executor-thread-N in the log, up to 17 of them seen); neither was a bottleneck: 1,100
+#   registrations from 8 concurrent clients, 320 more into the same 3 subjects, and a full
+#   integration run (777 requests) answered in at most 1.6 s, with no pool, lock or
+#   blocked-thread message in the log.
+# - The slowest requests are the first ones after start (GET /subjects 0.7-1.4 s, the first
+#   register 1.1-1.6 s; later ones 10-400 ms); Apicurio reports start-up in 17-28 s (the stack
+#   was ready after 63 s with two CPU hogs beside it). During start the JVM made three full
+#   collections of 0.37-0.49 s, all "Metadata GC Threshold" (Metaspace growing while Quarkus
+#   loads classes); -XX:MetaspaceSize=160m removes them.
+# - A request left without an answer for 5 s was not reproduced here. What made such a stall
+#   fail a run at once was on our side: the registry client retried GETs only, so a register (a
+#   POST) failed on its first timeout; it now retries every request (schema-codec.ts).
 start_registry() {
   check_port_free "$REGISTRY_PORT" STO_STACK_REGISTRY_PORT
   check_port_free "$REGISTRY_MANAGEMENT_PORT" STO_STACK_REGISTRY_MANAGEMENT_PORT
@@ -162,10 +183,10 @@ start_registry() {
   java21="$(registry_java)"
   # exec: the recorded pid is the JVM's own, and setsid makes it the leader of its process group,
   # so stop can signal the whole group; the redirections keep no caller's pipe open.
-  (cd "$RUN" && exec setsid "$java21" "-Xmx${REGISTRY_HEAP}" -XX:+UseSerialGC -XX:TieredStopAtLevel=1 \
+  (cd "$RUN" && exec setsid "$java21" "-Xmx${REGISTRY_HEAP}" -XX:+UseSerialGC -XX:TieredStopAtLevel=1 -XX:MetaspaceSize=160m "${REGISTRY_JAVA_OPTS[@]}" \
     -Dquarkus.http.host=127.0.0.1 "-Dquarkus.http.port=${REGISTRY_PORT}" \
     -Dquarkus.management.host=127.0.0.1 "-Dquarkus.management.port=${REGISTRY_MANAGEMENT_PORT}" \
-    -Dquarkus.log.console.level=WARN -Dquarkus.banner.enabled=false \
+    -Dquarkus.http.record-request-start-time=true "-Dquarkus.log.console.level=${REGISTRY_LOG_LEVEL}" -Dquarkus.banner.enabled=false \
     -jar "$jar") >"$LOGS/registry.log" 2>&1 </dev/null &
   echo $! >"$RUN/registry.pid"
 }

@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
@@ -145,6 +146,26 @@ describe('admin port', () => {
     expect((error as ConfigError).variable).toBe('STO_ADMIN_PORT');
     expect((error as ConfigError).message).toContain(`port ${port} on 127.0.0.1 is already in use`);
     expect((error as ConfigError).code).toBe('CONFIG_INVALID');
+  });
+
+  it.each(['engine', 'delay'])('in use stops the %s at start-up, exit 78, with a message naming STO_ADMIN_PORT', async (service) => {
+    const taken: Server = createServer();
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+    closers.push(() => new Promise((resolve) => taken.close(() => resolve())));
+    const { port } = taken.address() as AddressInfo;
+    // The admin port is bound before any broker or registry is contacted: nothing here leaves the machine.
+    const child = spawn(process.execPath, [`services/${service}/main.ts`], {
+      cwd: new URL('../../../', import.meta.url),
+      env: { ...process.env, STO_ADMIN_PORT: String(port), STO_KAFKA_BROKERS: '127.0.0.1:1', STO_LOG_LEVEL: 'silent' },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString();
+    });
+    const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+    expect(stderr).toContain(`STO_ADMIN_PORT: port ${port} on 127.0.0.1 is already in use`);
+    expect(code).toBe(78);
   });
 
   it('answers live and not ready, with what start-up waits for, until the service hands over its health', async () => {

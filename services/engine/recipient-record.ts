@@ -8,17 +8,18 @@ import { RecentEventIds } from './recent-event-ids.ts';
  * reads one key and writes one key (and one changelog record).
  *
  * What the recipient added to the global aggregate is their whole profile (aggregates and
- * profiles get the same cells from each event). What they added to cohorts is the profile too
- * while they fed one cohort only (`cohort`); an event in a second cohort (the zone became known,
- * or changed) splits the bookkeeping: `split` then holds the contribution to each cohort, so an
- * erasure subtracts from every cohort exactly what went there.
+ * profiles get the same cells from each event). What they added to cohorts: `cohort` is the one
+ * they feed now; once they fed another (their zone became known, or changed), `split` holds the
+ * part each other cohort got, and the current cohort's part is the profile less those. So an
+ * erasure subtracts from every cohort what went there, and a recipient who only ever fed one
+ * cohort (most) stores nothing more than its name.
  */
 export interface RecipientRecord {
   profile: Profile;
   recent: RecentEventIds;
-  /** Zone of the only cohort fed so far; null = none yet, or a record written before this was kept. */
+  /** Zone of the cohort fed now; null = none yet, or a record written before this was kept. */
   cohort: string | null;
-  /** Contribution per cohort zone, once more than one cohort was fed; null until then. */
+  /** Contribution to each other cohort fed before, by zone; null when there is none. */
   split: Map<string, Profile> | null;
 }
 

@@ -251,10 +251,10 @@ export class RecipientState {
     }
     const slot = pureStep('the local slot', () => localSlotOf(event.occurredAt, zone));
     const input = { slot: slot.hourOfWeek, channel: event.channel, signal, atMs: event.occurredAt, localDay: slot.localDay };
-    // The cohort bookkeeping is taken before the profile changes: a split starts from the profile so far.
-    const before = this.#splitNeeded(record, zone) ? cloneProfile(profile) : null;
+    const fed = this.#fedCohort(record);
+    if (fed !== null && fed !== zone) pureStep('the cohort bookkeeping', () => this.#switchCohort(record, fed, zone));
     const { firstOfDay } = pureStep('the counters update', () => applyEngagement(profile, input, this.params));
-    pureStep('the cohort bookkeeping', () => this.#recordCohort(record, zone, before, { ...input, firstOfDay }));
+    record.cohort = zone;
     if (event.timeZone) profile.timeZone = zone;
     tx.put(ENGINE_KEYS.recipient(event.recipientId), encodeRecipient(record));
     for (const key of [ENGINE_KEYS.cohort(zone), ENGINE_KEYS.global]) {
@@ -275,41 +275,36 @@ export class RecipientState {
     };
   }
 
-  /** The cohort this record has fed so far (records written before the bookkeeping: their zone, as then). */
+  /** The cohort this record feeds now (records written before the bookkeeping: their zone, as then). */
   #fedCohort(record: RecipientRecord): string | null {
     if (record.cohort !== null) return record.cohort;
     return record.profile.events > 0 ? (record.profile.timeZone ?? this.#config.defaultTimeZone) : null;
   }
 
-  #splitNeeded(record: RecipientRecord, zone: string): boolean {
-    if (record.split) return false;
-    const fed = this.#fedCohort(record);
-    return fed !== null && fed !== zone;
+  /** What the recipient added to the cohort it feeds now: the profile less the other cohorts' parts. */
+  #currentContribution(record: RecipientRecord): Profile {
+    if (!record.split) return record.profile;
+    const current = cloneProfile(record.profile);
+    for (const part of record.split.values()) mergeProfile(current, part, -1, this.params);
+    return current;
   }
 
-  /** Notes what the event added to the cohort of `zone` (the aggregate gets the same cells). */
-  #recordCohort(record: RecipientRecord, zone: string, before: Profile | null, input: Parameters<typeof applyEngagement>[1]): void {
-    if (!record.split && before === null) {
-      record.cohort = zone;
-      return;
-    }
-    if (!record.split) {
-      record.split = new Map([[this.#fedCohort(record)!, before!]]);
-      record.cohort = null;
-    }
-    let contribution = record.split.get(zone);
-    if (!contribution) {
-      contribution = emptyProfile();
-      record.split.set(zone, contribution);
-    }
-    applyEngagement(contribution, input, this.params);
+  /**
+   * Before the first event in another cohort: what went to the cohort fed so far is set apart,
+   * and the new cohort's earlier part (if the recipient comes back to it) joins the current one.
+   */
+  #switchCohort(record: RecipientRecord, from: string, to: string): void {
+    const split = new Map(record.split ?? []);
+    split.set(from, record.split ? this.#currentContribution(record) : cloneProfile(record.profile));
+    split.delete(to);
+    record.split = split;
   }
 
   /** What the recipient added to each cohort aggregate, by zone. */
   #cohortContributions(record: RecipientRecord): [string, Profile][] {
-    if (record.split) return [...record.split];
-    const fed = this.#fedCohort(record);
-    return fed === null ? [] : [[fed, record.profile]];
+    const current = this.#fedCohort(record);
+    if (current === null) return [];
+    return [[current, this.#currentContribution(record)], ...(record.split ?? [])];
   }
 
   /**

@@ -26,10 +26,14 @@ function trigger(recipientId: string, occurredAt: number): SendTrigger {
 }
 
 /** Alice's zone becomes known half-way (default cohort first, then Paris); Carol shares Paris; Bob is in New York. */
-function history(withAlice: boolean): EngagementEvent[] {
+const ZONE_KNOWN_LATER = (i: number) => (i < 30 ? null : 'Europe/Paris');
+/** Alice moves: default cohort, Paris, New York (Bob's cohort), back to Paris. */
+const MOVING = (i: number) => (i < 15 ? null : i < 30 ? 'Europe/Paris' : i < 45 ? 'America/New_York' : 'Europe/Paris');
+
+function history(withAlice: boolean, aliceZone: (i: number) => string | null = ZONE_KNOWN_LATER): EngagementEvent[] {
   const events: EngagementEvent[] = [];
   for (let i = 0; i < 60; i++) {
-    if (withAlice) events.push(event('alice', i, i < 30 ? null : 'Europe/Paris'));
+    if (withAlice) events.push(event('alice', i, aliceZone(i)));
     events.push(event('carol', i, 'Europe/Paris', T0 + i * 7 * HOUR + 1_800_000));
     events.push(event('bob', i, 'America/New_York', T0 + i * 5 * HOUR));
   }
@@ -47,10 +51,13 @@ async function aggregates(harness: EngineHarness): Promise<Map<string, Profile>>
 }
 
 describe('erasure in the engine', () => {
-  it('removes the recipient from every cohort they fed (the default one before their zone was known, too) and from the global aggregate', async () => {
+  it.each([
+    ['the default one before their zone was known, then their zone', ZONE_KNOWN_LATER],
+    ['default, Paris, New York, Paris again', MOVING],
+  ] as const)('removes the recipient from every cohort they fed (%s) and from the global aggregate', async (_, aliceZone) => {
     const erased = await EngineHarness.create();
     const reference = await EngineHarness.create();
-    await feed(erased, history(true), ERASED_AT - HOUR);
+    await feed(erased, history(true, aliceZone), ERASED_AT - HOUR);
     await feed(reference, history(false), ERASED_AT - HOUR);
     expect((await aggregates(erased)).has(ENGINE_KEYS.cohort('UTC'))).toBe(true);
 

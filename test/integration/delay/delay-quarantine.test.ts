@@ -7,7 +7,7 @@ import { createSchemaRegistryClient, SchemaCodec } from '../../../services/share
 import { createKafka } from '../../../services/shared/kafka/kafka-client.ts';
 import { createLogger } from '../../../services/shared/logger.ts';
 import { produceRecords } from '../support/engine-fixture.ts';
-import { createTestTopics, stackConfig, temporaryDir, topicEnv, uniqueTopics } from '../support/stack.ts';
+import { createTestTopics, stackConfig, temporaryDir, topicEnv, uniqueTopics, freePort } from '../support/stack.ts';
 
 const SENDS = 50;
 
@@ -62,7 +62,7 @@ describe('delay service with an unreadable stored send', () => {
       name: 'delay',
       entry: ChildService.entry('delay'),
       env: { ...topicEnv(topics), STO_STATE_DIR: stateDir.path, STO_DELAY_GROUP_ID: `${topics.scheduled}.delay`, STO_LOG_LEVEL: 'warn' },
-      adminPort: 19_412,
+      adminPort: await freePort(),
       logPath: `${stateDir.path}.log`,
     });
   });

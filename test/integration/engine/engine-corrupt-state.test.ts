@@ -7,7 +7,7 @@ import { createSchemaRegistryClient, SchemaCodec } from '../../../services/share
 import { createKafka } from '../../../services/shared/kafka/kafka-client.ts';
 import { createLogger } from '../../../services/shared/logger.ts';
 import { engineEnv, partitionOf, produceRecords, readTopic } from '../support/engine-fixture.ts';
-import { createTestTopics, stackConfig, temporaryDir, topicEnv, uniqueTopics } from '../support/stack.ts';
+import { createTestTopics, stackConfig, temporaryDir, topicEnv, uniqueTopics, freePort } from '../support/stack.ts';
 
 const PARTITIONS = 2;
 
@@ -46,7 +46,7 @@ describe('engine: a corrupt value in a state store', () => {
     await produceRecords({ kafka, codec, topic: topics.engagement, contract: 'engagement', records: [event('alice'), event(neighbour)], key: (record) => record.recipientId });
 
     const env = { ...topicEnv(topics), ...engineEnv(topics, dir.path) };
-    const engine = new ChildService({ name: 'engine', entry: ChildService.entry('engine'), env, adminPort: 39_451, logPath: `${dir.path}.log` });
+    const engine = new ChildService({ name: 'engine', entry: ChildService.entry('engine'), env, adminPort: await freePort(), logPath: `${dir.path}.log` });
     cleanups.push(() => engine.stop());
     engine.start();
     await engine.waitReady(90_000);

@@ -10,7 +10,7 @@ import { createLogger } from '../../../services/shared/logger.ts';
 import { restoreFromChangelog } from '../../../services/shared/stream/changelog.ts';
 import { PartitionStore } from '../../../services/shared/stream/partition-store.ts';
 import { EngineOracle, engineEnv, partitionOf, produceRecords } from '../support/engine-fixture.ts';
-import { createTestTopics, stackConfig, temporaryDir, topicEnv, uniqueTopics } from '../support/stack.ts';
+import { createTestTopics, stackConfig, temporaryDir, topicEnv, uniqueTopics, freePort } from '../support/stack.ts';
 
 const PARTITIONS = 2;
 const HOUR = 3_600_000;
@@ -120,9 +120,9 @@ describe('engine erasure on the real broker', () => {
     await produceRecords({ kafka, codec, topic: topics.engagement, contract: 'engagement', records: history, key: (record) => record.recipientId });
     await produceRecords({ kafka, codec, topic: topics.triggers, contract: 'trigger', records: [trigger(ERASED, 'spring', now - HOUR), trigger(bob, 'spring', now - HOUR)], key: (record) => record.recipientId });
 
-    const engine = new ChildService({ name: 'engine', entry: ChildService.entry('engine'), env: { ...topicEnv(topics), ...engineEnv(topics, engineDir.path) }, adminPort: 39_461, logPath: `${engineDir.path}.log` });
+    const engine = new ChildService({ name: 'engine', entry: ChildService.entry('engine'), env: { ...topicEnv(topics), ...engineEnv(topics, engineDir.path) }, adminPort: await freePort(), logPath: `${engineDir.path}.log` });
     const delay = new ChildService({
-      name: 'delay', entry: ChildService.entry('delay'), adminPort: 39_462, logPath: `${delayDir.path}.log`,
+      name: 'delay', entry: ChildService.entry('delay'), adminPort: await freePort(), logPath: `${delayDir.path}.log`,
       env: { ...topicEnv(topics), STO_STATE_DIR: delayDir.path, STO_DELAY_GROUP_ID: `${topics.scheduled}.delay`, STO_LOG_LEVEL: 'warn' },
     });
     cleanups.push(() => engine.stop(), () => delay.stop());

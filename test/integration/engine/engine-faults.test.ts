@@ -8,7 +8,7 @@ import { createSchemaRegistryClient, SchemaCodec } from '../../../services/share
 import { createKafka } from '../../../services/shared/kafka/kafka-client.ts';
 import { createLogger } from '../../../services/shared/logger.ts';
 import { EngineOracle, engineEnv, produceRecords } from '../support/engine-fixture.ts';
-import { createTestTopics, stackConfig, temporaryDir, topicEnv, uniqueTopics } from '../support/stack.ts';
+import { createTestTopics, stackConfig, temporaryDir, topicEnv, uniqueTopics, freePort } from '../support/stack.ts';
 
 const PARTITIONS = 6;
 const ZONES = ['America/New_York', 'Europe/Berlin', 'Australia/Lord_Howe', 'Asia/Kathmandu', 'America/Sao_Paulo', 'UTC'];
@@ -84,7 +84,7 @@ describe('engine state under faults equals a fault-free replay', () => {
     await produceRecords({ kafka, codec, topic: topics.engagement, contract: 'engagement', records: input, key: (event) => event.recipientId });
     for (const event of input) await oracle.applyEngagement(event, now);
 
-    const engine = new ChildService({ name: 'engine', entry: ChildService.entry('engine'), env, adminPort: 19_411, logPath: `${dir.path}.log` });
+    const engine = new ChildService({ name: 'engine', entry: ChildService.entry('engine'), env, adminPort: await freePort(), logPath: `${dir.path}.log` });
     cleanups.push(() => engine.stop());
     let kills = 0;
     for (let round = 0; round < 4; round++) {
@@ -115,11 +115,11 @@ describe('engine state under faults equals a fault-free replay', () => {
     const now = Date.now();
     const waves = [0, 1, 2, 3].map((wave) => events(15_000, 5_000, `wave${wave}`, now));
     const instances = await Promise.all(
-      ['a', 'b', 'c'].map(async (name, index) => {
+      ['a', 'b', 'c'].map(async (name) => {
         const dir = await temporaryDir(`engine-${name}`);
         cleanups.push(dir.remove);
         const env: Record<string, string> = { ...topicEnv(topics), ...engineEnv(topics, dir.path), STO_INSTANCE_ID: name };
-        const service = new ChildService({ name: `engine-${name}`, entry: ChildService.entry('engine'), env, adminPort: 19_421 + index, logPath: `${dir.path}.log` });
+        const service = new ChildService({ name: `engine-${name}`, entry: ChildService.entry('engine'), env, adminPort: await freePort(), logPath: `${dir.path}.log` });
         cleanups.push(() => service.stop());
         return { name, dir: dir.path, env, service };
       }),

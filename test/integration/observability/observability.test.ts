@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ChildService } from '../../../services/demo/child-service.ts';
 import { engineEnv } from '../support/engine-fixture.ts';
-import { createTestTopics, temporaryDir, topicEnv, uniqueTopics } from '../support/stack.ts';
+import { createTestTopics, temporaryDir, topicEnv, uniqueTopics, freePort } from '../support/stack.ts';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const read = (path: string) => readFileSync(`${ROOT}${path}`, 'utf8');
@@ -39,12 +39,12 @@ describe('dashboards, alert rules and the metrics table match what the services 
     await createTestTopics(topics, 2);
     engineDir = await temporaryDir('observability-engine');
     delayDir = await temporaryDir('observability-delay');
-    engine = new ChildService({ name: 'engine', entry: ChildService.entry('engine'), env: { ...topicEnv(topics), ...engineEnv(topics, engineDir.path) }, adminPort: 19_711, logPath: `${engineDir.path}.log` });
+    engine = new ChildService({ name: 'engine', entry: ChildService.entry('engine'), env: { ...topicEnv(topics), ...engineEnv(topics, engineDir.path) }, adminPort: await freePort(), logPath: `${engineDir.path}.log` });
     delay = new ChildService({
       name: 'delay',
       entry: ChildService.entry('delay'),
       env: { ...topicEnv(topics), STO_STATE_DIR: delayDir.path, STO_DELAY_GROUP_ID: `${topics.scheduled}.delay`, STO_LOG_LEVEL: 'warn' },
-      adminPort: 19_712,
+      adminPort: await freePort(),
       logPath: `${delayDir.path}.log`,
     });
     engine.start();

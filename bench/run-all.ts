@@ -8,6 +8,7 @@ import { spawnSync } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { runBacktest } from '../services/backtest/run.ts';
+import { runDecisionBenchmark } from './decision-bench.ts';
 import { runDelayBenchmarks } from './delay-bench.ts';
 import { runEngineBenchmarks } from './engine-bench.ts';
 import { formatReport, formatSection, machineInfo, type BenchSection } from './report.ts';
@@ -51,6 +52,7 @@ const show = (section: BenchSection) => {
 };
 
 show(await backtestSection());
+show(runDecisionBenchmark({ quick }));
 for (const section of await runEngineBenchmarks({ quick, ...(recipients ? { recipients } : {}) })) show(section);
 for (const section of await runDelayBenchmarks({ quick })) show(section);
 

@@ -12,6 +12,8 @@ export interface BenchFigure {
   unit: string;
   /** The figure it is compared with, measured in the same run. */
   reference?: { name: string; value: number; unit: string };
+  /** The same figure measured earlier (e.g. on the code before a change), with where it comes from. */
+  previous?: { label: string; value: number; unit: string };
   /** The goal from the issue, in words, e.g. "p99 < 100 ms". */
   aim?: string;
   /** Whether the aim was met; omitted when there is no aim. */
@@ -52,7 +54,9 @@ function formatNumber(value: number): string {
 }
 
 export function formatFigure(figure: BenchFigure): string {
-  const reference = figure.reference ? `${figure.reference.name}: ${formatNumber(figure.reference.value)} ${figure.reference.unit}` : '';
+  const earlier = figure.previous ? `earlier, ${figure.previous.label}: ${formatNumber(figure.previous.value)} ${figure.previous.unit}` : '';
+  const sameRun = figure.reference ? `${figure.reference.name}: ${formatNumber(figure.reference.value)} ${figure.reference.unit}` : '';
+  const reference = [sameRun, earlier].filter((text) => text !== '').join('; ');
   const aim = figure.aim ? `${figure.aim}${figure.met === undefined ? '' : figure.met ? ' (met)' : ' (not met)'}` : '';
   return `| ${figure.name} | ${formatNumber(figure.value)} ${figure.unit} | ${reference} | ${aim} |`;
 }

@@ -9,6 +9,7 @@ import { spawnSync } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { runBacktest } from '../services/backtest/run.ts';
+import { runDecisionBenchmark } from './decision-bench.ts';
 import { runDelayBenchmarks, type BenchSize } from './delay-bench.ts';
 import { runEngineBenchmarks } from './engine-bench.ts';
 import { formatReport, formatSection, machineInfo, type BenchSection } from './report.ts';
@@ -57,6 +58,7 @@ const show = (section: BenchSection) => {
 };
 
 for (const dataset of DATASETS) show(await backtestSection(dataset));
+show(runDecisionBenchmark({ quick }));
 const engineSmoke = size === 'smoke' ? { recipients: 5_000, steadySeconds: 3, burstTriggers: 1_000 } : {};
 for (const section of await runEngineBenchmarks({ quick, ...engineSmoke, ...(recipients ? { recipients } : {}) })) show(section);
 for (const section of await runDelayBenchmarks({ size })) show(section);

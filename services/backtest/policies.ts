@@ -1,6 +1,7 @@
 import { applyEngagement, emptyProfile, type Profile } from '../model/profile.ts';
 import { DEFAULT_MODEL_PARAMS, scoreSlots, type ModelParams } from '../model/score.ts';
 import { stableUnitInterval } from '../model/hash.ts';
+import { DAY_MS, localSlotOfWall, type LocalSlot } from '../model/time/local-slot.ts';
 import { localSeconds, type ActivityRow, type BacktestPolicy } from './evaluate.ts';
 
 function argmax(values: ArrayLike<number>): number {
@@ -9,13 +10,9 @@ function argmax(values: ArrayLike<number>): number {
   return best;
 }
 
-function hourOf(row: ActivityRow, day: number): number {
-  return Math.floor((localSeconds(row) - day * 86_400) / 3_600);
-}
-
-/** Monday = 0; day 0 (1970-01-01) was a Thursday. */
-export function dayOfWeek(localDay: number): number {
-  return (((localDay + 3) % 7) + 7) % 7;
+/** The local slot of a row: the log gives each row its UTC offset, so no zone is resolved. */
+function slotOf(row: ActivityRow): LocalSlot {
+  return localSlotOfWall(localSeconds(row) * 1_000, row.offsetMinutes * 60_000);
 }
 
 export function randomPolicy(seed = 'backtest'): BacktestPolicy {
@@ -29,14 +26,14 @@ export function randomPolicy(seed = 'backtest'): BacktestPolicy {
 class HourCounts {
   readonly global = new Float64Array(24);
   readonly persons = new Map<string, Float64Array>();
-  observe(person: string, day: number, rows: readonly ActivityRow[]): void {
+  observe(person: string, rows: readonly ActivityRow[]): void {
     let counts = this.persons.get(person);
     if (!counts) {
       counts = new Float64Array(24);
       this.persons.set(person, counts);
     }
     for (const row of rows) {
-      const hour = hourOf(row, day);
+      const hour = slotOf(row).localHour;
       counts[hour]!++;
       this.global[hour]!++;
     }
@@ -45,7 +42,7 @@ class HourCounts {
 
 export function globalHourPolicy(): BacktestPolicy {
   const counts = new HourCounts();
-  return { name: 'global_hour', chooseHour: () => argmax(counts.global), observe: (person, day, rows) => counts.observe(person, day, rows) };
+  return { name: 'global_hour', chooseHour: () => argmax(counts.global), observe: (person, _day, rows) => counts.observe(person, rows) };
 }
 
 export function personModePolicy(): BacktestPolicy {
@@ -56,7 +53,7 @@ export function personModePolicy(): BacktestPolicy {
       const own = counts.persons.get(person);
       return own ? argmax(own) : argmax(counts.global);
     },
-    observe: (person, day, rows) => counts.observe(person, day, rows),
+    observe: (person, _day, rows) => counts.observe(person, rows),
   };
 }
 
@@ -78,14 +75,15 @@ export function stoPolicy(params: ModelParams = DEFAULT_MODEL_PARAMS): BacktestP
       const profile = profiles.get(person) ?? emptyProfile();
       const atMs = (day * 86_400 - offsetMinutes * 60) * 1_000;
       const { slotMass } = scoreSlots({ profile, cohort: cohorts.get(offsetMinutes) ?? null, global, channel: 'EMAIL', objective: 'OPEN', atMs, params });
-      const base = dayOfWeek(day) * 24;
+      // The hour of week of the day's local midnight.
+      const base = localSlotOfWall(day * DAY_MS, offsetMinutes * 60_000).hourOfWeek;
       const scores = new Float64Array(24);
       for (let hour = 0; hour < 24; hour++) {
         for (let k = 0; k < params.arrivalWindowHours && hour + k < 24; k++) scores[hour]! += slotMass[base + hour + k]!;
       }
       return argmax(scores);
     },
-    observe: (person, day, rows) => {
+    observe: (person, _day, rows) => {
       let profile = profiles.get(person);
       if (!profile) {
         profile = emptyProfile();
@@ -97,7 +95,8 @@ export function stoPolicy(params: ModelParams = DEFAULT_MODEL_PARAMS): BacktestP
           cohort = emptyProfile();
           cohorts.set(row.offsetMinutes, cohort);
         }
-        const event = { slot: dayOfWeek(day) * 24 + hourOf(row, day), channel: 'EMAIL' as const, signal: 'SESSION' as const, atMs: row.utcSeconds * 1_000, localDay: day };
+        const slot = slotOf(row);
+        const event = { slot: slot.hourOfWeek, channel: 'EMAIL' as const, signal: 'SESSION' as const, atMs: row.utcSeconds * 1_000, localDay: slot.localDay };
         const { firstOfDay } = applyEngagement(profile, event, params);
         applyEngagement(cohort, { ...event, firstOfDay }, params);
         applyEngagement(global, { ...event, firstOfDay }, params);

@@ -207,10 +207,18 @@ export interface DenseCells {
 /**
  * Every cell as stored (not decayed), dense, written into `into`. Times decayFactorTo these are
  * the values slotValues gives, read in one pass over the sparse cells instead of a lookup per slot.
+ * `previous`, the last result written into the same array, lets it clear only the rows in use.
  */
-export function denseCells(profile: Profile, into: Float64Array): DenseCells {
+export function denseCells(profile: Profile, into: Float64Array, previous?: DenseCells): DenseCells {
   if (into.length !== CELL_COUNT) throw new RangeError(`a dense cell array has ${CELL_COUNT} entries, not ${into.length}`);
-  into.fill(0);
+  if (previous !== undefined && previous.values === into) {
+    // Reused scratch: only the rows the previous profile wrote hold anything.
+    for (let row = 0, rows = previous.rows; rows !== 0; row++, rows >>>= 1) {
+      if ((rows & 1) !== 0) into.fill(0, row * HOURS_PER_WEEK, (row + 1) * HOURS_PER_WEEK);
+    }
+  } else {
+    into.fill(0);
+  }
   let rows = 0;
   for (const [index, value] of profile.cells) {
     if (!(index >= 0 && index < CELL_COUNT)) continue;

@@ -151,8 +151,12 @@ const EXPOSURE_SCRATCH = new Float64Array(HOURS_PER_WEEK);
 
 /** The evidence of an individual's profile, in EVIDENCE_SCRATCH. */
 function ownEvidence(profile: Profile, channel: ModelChannel, objective: Objective, atMs: number, params: ModelParams): Float64Array {
-  return evidence(denseCells(profile, CELLS_SCRATCH), decayFactorTo(profile, atMs, params), channel, objective, params);
+  lastOwnCells = denseCells(profile, CELLS_SCRATCH, lastOwnCells);
+  return evidence(lastOwnCells, decayFactorTo(profile, atMs, params), channel, objective, params);
 }
+
+/** What the last ownEvidence wrote into CELLS_SCRATCH. */
+let lastOwnCells: DenseCells | undefined;
 
 /** The evidence of an aggregate (cohort, population), whose dense cells are shared by decisions. */
 function sharedEvidence(profile: Profile, channel: ModelChannel, objective: Objective, atMs: number, params: ModelParams): Float64Array {

@@ -36,7 +36,10 @@ export function topOfHourSlots(fromMs: number, toMs: number, zone: ZoneRef): Hou
       continue;
     }
     if (candidateMs > toMs) break;
-    slots.push({ epochMs: candidateMs, ...localSlotOfWall(nextTopWallMs, offsetMs) });
+    // The local slot object itself becomes the hour slot (a spread into a new object costs more).
+    const slot = localSlotOfWall(nextTopWallMs, offsetMs) as LocalSlot & { epochMs: number };
+    slot.epochMs = candidateMs;
+    slots.push(slot);
     cursor = candidateMs + 1;
   }
   return slots;

@@ -9,6 +9,7 @@ import { createSchemaRegistryClient, SchemaCodec } from '../../../services/share
 import { createKafka } from '../../../services/shared/kafka/kafka-client.ts';
 import { createLogger } from '../../../services/shared/logger.ts';
 import { EngineOracle, engineEnv, produceRecords, readTopic } from '../support/engine-fixture.ts';
+import { freePort } from '../support/free-port.ts';
 import { createTestTopics, stackConfig, temporaryDir, topicEnv, uniqueTopics } from '../support/stack.ts';
 
 const PARTITIONS = 4;
@@ -88,7 +89,7 @@ describe('engine: from engagement history and triggers to scheduled sends', () =
     await createTestTopics(topics, PARTITIONS);
     stateDir = await temporaryDir('engine');
     env = { ...topicEnv(topics), ...engineEnv(topics, stateDir.path) };
-    engine = new ChildService({ name: 'engine', entry: ChildService.entry('engine'), env, adminPort: 19_401, logPath: `${stateDir.path}.log` });
+    engine = new ChildService({ name: 'engine', entry: ChildService.entry('engine'), env, adminPort: await freePort(), logPath: `${stateDir.path}.log` });
     engine.start();
     await engine.waitReady(90_000);
   });

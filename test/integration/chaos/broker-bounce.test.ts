@@ -94,7 +94,7 @@ describe('chaos: the Kafka broker is SIGKILLed and restarted', () => {
     cleanups.push(() => delay.stop());
     delay.start();
     await delay.waitReady(120_000);
-    const sends = burstSends(BURST, seed, Date.now() + 20_000);
+    const sends = burstSends(BURST, seed, Date.now() + 30_000);
     await produceRecords({ kafka, codec, topic: topics.scheduled, contract: 'scheduled', records: sends, key: (send) => send.recipientId });
     await waitFor(async () => (await delay.metric('sto_delay_pending')) === BURST, 60_000, `delay service holds all ${BURST} sends before they are due`);
 

@@ -4,8 +4,9 @@ import { createSchemaRegistryClient, SchemaCodec } from '../../../services/share
 import { createKafka } from '../../../services/shared/kafka/kafka-client.ts';
 import { createLogger } from '../../../services/shared/logger.ts';
 import { burstSends, readReleases, releaseProblems } from '../support/chaos-fixture.ts';
-import { freePort, waitFor } from '../support/chaos-stack.ts';
+import { waitFor } from '../support/chaos-stack.ts';
 import { produceRecords } from '../support/engine-fixture.ts';
+import { freePort } from '../support/free-port.ts';
 import { createTestTopics, stackConfig, temporaryDir, topicEnv, uniqueTopics } from '../support/stack.ts';
 
 const SENDS = 10_000;

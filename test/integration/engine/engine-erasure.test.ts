@@ -10,7 +10,8 @@ import { createLogger } from '../../../services/shared/logger.ts';
 import { restoreFromChangelog } from '../../../services/shared/stream/changelog.ts';
 import { PartitionStore } from '../../../services/shared/stream/partition-store.ts';
 import { EngineOracle, engineEnv, partitionOf, produceRecords } from '../support/engine-fixture.ts';
-import { createTestTopics, stackConfig, temporaryDir, topicEnv, uniqueTopics, freePort } from '../support/stack.ts';
+import { createTestTopics, stackConfig, temporaryDir, topicEnv, uniqueTopics } from '../support/stack.ts';
+import { freePort } from '../support/free-port.ts';
 
 const PARTITIONS = 2;
 const HOUR = 3_600_000;

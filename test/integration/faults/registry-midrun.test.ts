@@ -1,5 +1,4 @@
 import { readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import avro from 'avsc';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ChildService } from '../../../services/demo/child-service.ts';
@@ -14,19 +13,12 @@ import { ADDED_DEFAULT, ADDED_FIELD, withDefaultedField } from '../../support/sc
 import { sampleEngagement, sampleTrigger } from '../../support/sample-records.ts';
 import { createTestTopics, stackConfig, temporaryDir, topicEnv, uniqueTopics } from '../support/stack.ts';
 import { TcpProxy } from '../support/tcp-proxy.ts';
+import { freePort } from '../support/free-port.ts';
 
 // Registry down mid-run: records of schema ids already resolved decode from the codec's cache;
 // records of a new id wait (a retriable error, never a dead letter) until the registry is back.
 
 const registryUrl = new URL(stackConfig().registry.url);
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 async function until<T>(what: string, deadlineMs: number, probe: () => Promise<T | null | undefined | false>): Promise<T> {
   const deadline = Date.now() + deadlineMs;

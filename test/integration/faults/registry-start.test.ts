@@ -1,21 +1,13 @@
 import { readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ChildService } from '../../../services/demo/child-service.ts';
 import { createTestTopics, stackConfig, temporaryDir, topicEnv, uniqueTopics } from '../support/stack.ts';
 import { TcpProxy } from '../support/tcp-proxy.ts';
+import { freePort } from '../support/free-port.ts';
 
 // Registry down at service start: the delay service does not exit (a supervisor would restart it
 // in a loop); it stays live and not ready, says in its log that it waits for the registry, and
 // becomes ready once the registry answers.
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 async function until<T>(what: string, deadlineMs: number, probe: () => Promise<T | null | undefined | false>): Promise<T> {
   const deadline = Date.now() + deadlineMs;

@@ -4,7 +4,8 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ChildService } from '../../../services/demo/child-service.ts';
 import { engineEnv } from '../support/engine-fixture.ts';
-import { createTestTopics, temporaryDir, topicEnv, uniqueTopics, freePort } from '../support/stack.ts';
+import { createTestTopics, temporaryDir, topicEnv, uniqueTopics } from '../support/stack.ts';
+import { freePort } from '../support/free-port.ts';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const read = (path: string) => readFileSync(`${ROOT}${path}`, 'utf8');

@@ -1,5 +1,4 @@
 import { randomBytes } from 'node:crypto';
-import { createServer } from 'node:net';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -33,17 +32,3 @@ export async function temporaryDir(label: string): Promise<{ path: string; remov
   return { path, remove: () => rm(path, { recursive: true, force: true }) };
 }
 
-/**
- * A port free on 127.0.0.1 right now (the kernel picks it), for a child's admin server: a fixed
- * port collides with another run of a test on the same machine.
- */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
-    });
-  });
-}

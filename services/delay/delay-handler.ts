@@ -20,6 +20,8 @@ export interface DelayPartitionState {
   pending: number;
   /** Changes of the batch or release being committed, applied once it is. */
   uncommitted: number;
+  /** Releases of the pass being committed (channel, lateness in s), counted in metrics once it is. */
+  unreported: Array<{ channel: Channel; latenessSeconds: number }>;
 }
 
 /**
@@ -107,24 +109,33 @@ export class DelayHandler implements PartitionHandler<DelayPartitionState>, Punc
   async onOpen(store: PartitionStore): Promise<DelayPartitionState> {
     const pending = await store.countEntries({ gte: 'due:', lt: 'due:\xff' });
     this.#metrics.pending.inc(pending);
-    return { pending, uncommitted: 0 };
+    return { pending, uncommitted: 0, unreported: [] };
   }
 
   onClose(_partition: number, state: DelayPartitionState): void {
     this.#metrics.pending.dec(state.pending);
     state.pending = 0;
     state.uncommitted = 0;
+    state.unreported = [];
   }
 
   /** A failed or dropped batch or release is retried from its start: its counts must not stay behind. */
   onAbort(_partition: number, state: DelayPartitionState): void {
     state.uncommitted = 0;
+    state.unreported = [];
   }
 
   afterCommit(_partition: number, state: DelayPartitionState): void {
     state.pending += state.uncommitted;
     this.#metrics.pending.inc(state.uncommitted);
     state.uncommitted = 0;
+    // Counted only now: a pass that fails or is dropped released nothing, and is done again.
+    for (const { channel, latenessSeconds } of state.unreported) {
+      this.#metrics.lateness.observe(latenessSeconds);
+      this.#metrics.releases.inc({ channel });
+      if (this.#buckets.has(channel)) this.#metrics.rateLimitDelay.observe({ channel }, latenessSeconds);
+    }
+    state.unreported = [];
   }
 
   nextWakeUp(store: PartitionStore): Promise<number | null> {
@@ -143,12 +154,12 @@ export class DelayHandler implements PartitionHandler<DelayPartitionState>, Punc
         quarantine(key, value, reason);
       },
     );
-    for (const send of taken.due) this.#emitReady(send, now, emit);
+    for (const send of taken.due) state.unreported.push(this.#emitReady(send, now, emit));
     state.uncommitted -= taken.due.length + taken.corrupt;
     return { more: taken.due.length + taken.corrupt >= this.#config.releaseBatch, retryAt: taken.retryInMs === null ? null : now + taken.retryInMs };
   }
 
-  #emitReady(send: PendingSend, now: number, emit: Emit): void {
+  #emitReady(send: PendingSend, now: number, emit: Emit): { channel: Channel; latenessSeconds: number } {
     const ready: ReadySend = {
       scheduleId: send.scheduleId,
       triggerId: send.triggerId,
@@ -166,9 +177,6 @@ export class DelayHandler implements PartitionHandler<DelayPartitionState>, Punc
       topic: this.#config.common.topics.ready,
       message: { key: send.recipientId, value: this.#codec.encode(this.#readyWriter, ready), headers: { 'sto-schedule-id': send.scheduleId, 'sto-channel': send.channel } },
     });
-    const lateness = Math.max(0, now - send.sendAt) / 1000;
-    this.#metrics.lateness.observe(lateness);
-    this.#metrics.releases.inc({ channel: send.channel });
-    if (this.#buckets.has(send.channel)) this.#metrics.rateLimitDelay.observe({ channel: send.channel }, lateness);
+    return { channel: send.channel, latenessSeconds: Math.max(0, now - send.sendAt) / 1000 };
   }
 }

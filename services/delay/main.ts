@@ -12,6 +12,7 @@ import { PartitionedRunner } from '../shared/stream/partitioned-runner.ts';
 import { compileDelayConfig, type DelayConfig } from './config.ts';
 import { DelayHandler } from './delay-handler.ts';
 import { DelayMetrics } from './delay-metrics.ts';
+import { releaseClock } from './release-clock.ts';
 import { tunedLevelFactory } from '../shared/stream/partition-store.ts';
 
 /** The delay service's composition root. */
@@ -26,8 +27,7 @@ async function main(config: Readonly<DelayConfig>): Promise<void> {
   admin.waitingFor('schema registry');
 
   const { topics } = config.common;
-  const started = Date.now();
-  const clock = config.clockSpeedup === 1 ? () => Date.now() : () => started + (Date.now() - started) * config.clockSpeedup;
+  const clock = releaseClock(config.clockSpeedup);
   const kafka = createKafka(config.common.kafka, logger);
   const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
   const codec = createSchemaCodec(config.common.registry);

@@ -147,8 +147,11 @@ describe('punctuation passes', () => {
     const membership = await owning(handler, stores);
     const registry = new Registry();
     await scheduler(handler, membership, async () => [], registry).runPasses();
-    expect(membership.get(0)!.state).toEqual({ pending: 4, uncommitted: 0 });
+    expect(membership.get(0)!.state).toEqual({ pending: 4, uncommitted: 0, unreported: [] });
     expect((await registry.getSingleMetric('sto_stream_punctuations_dropped_total')!.get()).values[0]!.value).toBe(1);
+    // Nothing was released: the release metrics must not say otherwise (they counted inside the pass before).
+    expect((await metrics.releases.get()).values.reduce((sum, value) => sum + value.value, 0)).toBe(0);
+    expect((await metrics.lateness.get()).values.find((value) => value.metricName === 'sto_delay_release_lateness_seconds_count')?.value ?? 0).toBe(0);
   });
 
   it('quarantines an unreadable stored send and releases every other one', async () => {
@@ -163,6 +166,8 @@ describe('punctuation passes', () => {
     const outputs: string[] = [];
     await scheduler(handler, membership, storeCommit(calls, outputs)).runPasses();
     expect(outputs).toEqual([`dlq:${corruptKey}`, 's-0-0', 's-0-1', 's-0-2']);
+    // Committed releases are counted, once each.
+    expect((await metrics.releases.get()).values.reduce((sum, value) => sum + value.value, 0)).toBe(3);
     expect(await stores[0]!.get(corruptKey)).toBeUndefined();
     expect(await stores[0]!.get('id:s-bad')).toBeUndefined();
     expect((await metrics.quarantined.get()).values[0]!.value).toBe(1);

@@ -153,3 +153,29 @@ export const SAMPLE_BY_CONTRACT = {
   erasure: sampleErasure,
   deadLetter: sampleDeadLetter,
 } as const;
+
+/** A plain scheduled send for tests about delivery (not about its fields): EMAIL, UTC, OPTIMIZED, no explanation. */
+export function plainScheduledSend(ids: { scheduleId: string; triggerId: string; recipientId: string; campaignId: string }, sendAt: number, payload: string): ScheduledSend {
+  return {
+    ...ids,
+    action: 'SCHEDULE',
+    messageId: null,
+    channel: 'EMAIL',
+    sendAt,
+    localSendTime: new Date(sendAt).toISOString(),
+    timeZone: 'UTC',
+    timeZoneSource: 'DEFAULT',
+    reason: 'OPTIMIZED',
+    propensity: 1,
+    exploration: false,
+    arm: 'TREATMENT',
+    topSlots: [],
+    evidence: { individual: 0, cohort: 0, global: 1 },
+    bindingConstraint: 'NONE',
+    modelVersion: 'test',
+    historyEvents: 0,
+    historyActiveDays: 0,
+    triggeredAt: sendAt - 1_000,
+    payload: Buffer.from(payload),
+  };
+}

@@ -9,35 +9,12 @@ import { createLogger } from '../../../services/shared/logger.ts';
 import { produceRecords } from '../support/engine-fixture.ts';
 import { createTestTopics, stackConfig, temporaryDir, topicEnv, uniqueTopics } from '../support/stack.ts';
 import { freePort } from '../support/free-port.ts';
+import { plainScheduledSend } from '../../support/sample-records.ts';
 
 const SENDS = 50;
 
 function scheduled(i: number, sendAt: number): ScheduledSend {
-  return {
-    scheduleId: `s-${i}`,
-    action: 'SCHEDULE',
-    triggerId: `t-${i}`,
-    recipientId: `r-${i}`,
-    campaignId: 'quarantine',
-    messageId: null,
-    channel: 'EMAIL',
-    sendAt,
-    localSendTime: new Date(sendAt).toISOString(),
-    timeZone: 'UTC',
-    timeZoneSource: 'DEFAULT',
-    reason: 'OPTIMIZED',
-    propensity: 1,
-    exploration: false,
-    arm: 'TREATMENT',
-    topSlots: [],
-    evidence: { individual: 0, cohort: 0, global: 1 },
-    bindingConstraint: 'NONE',
-    modelVersion: 'test',
-    historyEvents: 0,
-    historyActiveDays: 0,
-    triggeredAt: sendAt - 1_000,
-    payload: Buffer.from(`p-${i}`),
-  };
+  return plainScheduledSend({ scheduleId: `s-${i}`, triggerId: `t-${i}`, recipientId: `r-${i}`, campaignId: 'quarantine' }, sendAt, `p-${i}`);
 }
 
 async function waitFor(condition: () => boolean | Promise<boolean>, timeoutMs: number, what: string): Promise<void> {

@@ -14,6 +14,7 @@ import { sampleEngagement, sampleTrigger } from '../../support/sample-records.ts
 import { createTestTopics, stackConfig, temporaryDir, topicEnv, uniqueTopics } from '../support/stack.ts';
 import { TcpProxy } from '../support/tcp-proxy.ts';
 import { freePort } from '../support/free-port.ts';
+import { plainScheduledSend } from '../../support/sample-records.ts';
 
 // Registry down mid-run: records of schema ids already resolved decode from the codec's cache;
 // records of a new id wait (a retriable error, never a dead letter) until the registry is back.
@@ -95,31 +96,7 @@ describe('registry down mid-run: the codec', () => {
 });
 
 function scheduled(id: string, sendAt: number): ScheduledSend {
-  return {
-    scheduleId: id,
-    action: 'SCHEDULE',
-    triggerId: `t-${id}`,
-    recipientId: `r-${id}`,
-    campaignId: 'registry-midrun',
-    messageId: null,
-    channel: 'EMAIL',
-    sendAt,
-    localSendTime: new Date(sendAt).toISOString(),
-    timeZone: 'UTC',
-    timeZoneSource: 'DEFAULT',
-    reason: 'OPTIMIZED',
-    propensity: 1,
-    exploration: false,
-    arm: 'TREATMENT',
-    topSlots: [],
-    evidence: { individual: 0, cohort: 0, global: 1 },
-    bindingConstraint: 'NONE',
-    modelVersion: 'test',
-    historyEvents: 0,
-    historyActiveDays: 0,
-    triggeredAt: sendAt - 1_000,
-    payload: Buffer.from(id),
-  } as ScheduledSend;
+  return plainScheduledSend({ scheduleId: id, triggerId: `t-${id}`, recipientId: `r-${id}`, campaignId: 'registry-midrun' }, sendAt, id);
 }
 
 describe('registry down mid-run: the delay service', () => {

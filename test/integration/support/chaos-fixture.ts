@@ -5,6 +5,7 @@ import { SeededRandom } from '../../../services/simulator/seeded-random.ts';
 import type { EngagementEvent, ReadySend, ScheduledSend } from '../../../services/shared/contracts/record-types.ts';
 import type { SchemaCodec } from '../../../services/shared/contracts/schema-codec.ts';
 import type { EngineOracle } from './engine-fixture.ts';
+import { plainScheduledSend } from '../../support/sample-records.ts';
 
 /**
  * The seed of a test's randomized faults: STO_CHAOS_SEED replays one, otherwise a fresh one.
@@ -66,31 +67,9 @@ export function dumpDifferences(actual: DumpLine[], expected: DumpLine[], limit 
 
 /** A burst of sends all due at the same instant `sendAt`. */
 export function burstSends(count: number, label: string, sendAt: number): ScheduledSend[] {
-  return Array.from({ length: count }, (_, i): ScheduledSend => ({
-    scheduleId: `${label}-s-${i}`,
-    action: 'SCHEDULE',
-    triggerId: `${label}-t-${i}`,
-    recipientId: `${label}-r-${i % 997}`,
-    campaignId: 'burst',
-    messageId: null,
-    channel: 'EMAIL',
-    sendAt,
-    localSendTime: new Date(sendAt).toISOString(),
-    timeZone: 'UTC',
-    timeZoneSource: 'DEFAULT',
-    reason: 'OPTIMIZED',
-    propensity: 1,
-    exploration: false,
-    arm: 'TREATMENT',
-    topSlots: [],
-    evidence: { individual: 0, cohort: 0, global: 1 },
-    bindingConstraint: 'NONE',
-    modelVersion: 'test',
-    historyEvents: 0,
-    historyActiveDays: 0,
-    triggeredAt: sendAt - 1_000,
-    payload: Buffer.from(`${label}-payload-${i}`),
-  }));
+  return Array.from({ length: count }, (_, i) =>
+    plainScheduledSend({ scheduleId: `${label}-s-${i}`, triggerId: `${label}-t-${i}`, recipientId: `${label}-r-${i % 997}`, campaignId: 'burst' }, sendAt, `${label}-payload-${i}`),
+  );
 }
 
 export interface ReleasedRecord {

@@ -1,16 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Kafka } from 'kafkajs';
-import { compileEngineConfig } from '../../../services/engine/config.ts';
-import { dumpEngineState } from '../../../services/engine/state-dump.ts';
-import { ChildService } from '../../../services/demo/child-service.ts';
 import type { SeededRandom } from '../../../services/simulator/seeded-random.ts';
 import { createSchemaRegistryClient, SchemaCodec } from '../../../services/shared/contracts/schema-codec.ts';
 import { createKafka } from '../../../services/shared/kafka/kafka-client.ts';
 import { createLogger } from '../../../services/shared/logger.ts';
-import { ChaosStack, waitFor } from '../support/chaos-stack.ts';
-import { burstSends, chaosSeed, committedEverything, dumpDifferences, engagementEvents, oracleDump, readReleases, releaseProblems } from '../support/chaos-fixture.ts';
-import { EngineOracle, engineEnv, produceRecords } from '../support/engine-fixture.ts';
-import { createTestTopics, stackConfig, temporaryDir, topicEnv, uniqueTopics } from '../support/stack.ts';
+import { ChaosStack } from '../support/chaos-stack.ts';
+import { delayBurstThroughFault, engineIngestThroughFault, type ChaosContext } from '../support/chaos-scenarios.ts';
+import { stackConfig, temporaryDir } from '../support/stack.ts';
 import { Toxiproxy } from '../support/toxiproxy.ts';
 
 // A stack of this file's own (ports 50200-50299). The services reach the broker only through
@@ -92,70 +88,14 @@ describe('chaos: the network between the services and the broker is cut, slowed 
     await toxiproxy.removeToxic(PROXY, 'bandwidth');
   }
 
+  const context = (): ChaosContext => ({ kafka, codec, cleanups });
+  const faults = (label: string, faultAfter: [number, number]) => ({ label, env: throughProxy, faultAfter, fault: (random: SeededRandom) => networkFaults(label, random) });
+
   it('engine: state after network faults mid-ingest of 100k events equals the in-memory oracle', async () => {
-    const { seed, random } = chaosSeed('network-cut/engine');
-    const topics = uniqueTopics('chaos-net-engine');
-    await createTestTopics(topics, 6);
-    const dir = await temporaryDir('chaos-net-engine');
-    cleanups.push(dir.remove);
-    const env: Record<string, string> = { ...topicEnv(topics), ...engineEnv(topics, dir.path), ...throughProxy };
-    const now = Date.now();
-    const input = engagementEvents(EVENTS, 20_000, seed, random, now);
-    const oracle = new EngineOracle(compileEngineConfig({ ...process.env, ...env }), 6);
-    for (const event of input) await oracle.applyEngagement(event, now);
-    await produceRecords({ kafka, codec, topic: topics.engagement, contract: 'engagement', records: input, key: (event) => event.recipientId });
-
-    const engine = new ChildService({ name: 'engine', entry: ChildService.entry('engine'), env, adminPort: 50_211, logPath: `${dir.path}.log` });
-    cleanups.push(() => engine.stop());
-    engine.start();
-    await engine.waitReady(120_000);
-    const faultAt = Math.floor(random.between(0.1, 0.4) * EVENTS);
-    const consumed = () => engine.metric('sto_stream_records_total', { topic: topics.engagement });
-    await waitFor(async () => (await consumed()) >= faultAt, 180_000, `engine consumed ${faultAt} events (seed ${seed})`, 20);
-    const atFault = await consumed();
-    await networkFaults('network-cut/engine', random);
-    expect(atFault, `the faults came after the ingest ended (seed ${seed})`).toBeLessThan(EVENTS);
-
-    await waitFor(() => committedEverything(kafka, env.STO_ENGINE_GROUP_ID!, topics.engagement).catch(() => false), 300_000, `engine committed all ${EVENTS} events after the faults (seed ${seed}; log ${dir.path}.log)`, 1_000);
-    expect(engine.running, `the engine process exited during the faults (seed ${seed}; log ${dir.path}.log)`).toBe(true);
-    await engine.stop();
-    const actual = await dumpEngineState(dir.path);
-    const expected = await oracleDump(oracle);
-    expect(dumpDifferences(actual, expected), `engine state differs from the oracle (seed ${seed})`).toEqual([]);
-    expect(actual.length).toBe(expected.length);
+    await engineIngestThroughFault(context(), faults('network-cut/engine', [0.1, 0.4]), EVENTS);
   }, 600_000);
 
   it('delay: a same-instant burst released through network faults: each send once in effect, none early', async () => {
-    const { seed, random } = chaosSeed('network-cut/delay');
-    const topics = uniqueTopics('chaos-net-delay');
-    await createTestTopics(topics, 4);
-    const dir = await temporaryDir('chaos-net-delay');
-    cleanups.push(dir.remove);
-    const delay = new ChildService({
-      name: 'delay',
-      entry: ChildService.entry('delay'),
-      env: { ...topicEnv(topics), ...throughProxy, STO_STATE_DIR: dir.path, STO_DELAY_GROUP_ID: `${topics.scheduled}.delay`, STO_LOG_LEVEL: 'warn', STO_DELAY_RELEASE_BATCH: '200' },
-      adminPort: 50_212,
-      logPath: `${dir.path}.log`,
-    });
-    cleanups.push(() => delay.stop());
-    delay.start();
-    await delay.waitReady(120_000);
-    const sends = burstSends(BURST, seed, Date.now() + 30_000);
-    await produceRecords({ kafka, codec, topic: topics.scheduled, contract: 'scheduled', records: sends, key: (send) => send.recipientId });
-    await waitFor(async () => (await delay.metric('sto_delay_pending')) === BURST, 60_000, `delay service holds all ${BURST} sends before they are due`);
-
-    const faultAt = Math.floor(random.between(0.05, 0.5) * BURST);
-    await waitFor(async () => (await delay.metric('sto_delay_releases_total')) >= faultAt, 120_000, `delay released ${faultAt} sends (seed ${seed})`, 10);
-    const atFault = await delay.metric('sto_delay_releases_total');
-    await networkFaults('network-cut/delay', random);
-    expect(atFault, `the faults came after the burst was released (seed ${seed})`).toBeLessThan(BURST);
-
-    const released = await readReleases({ kafka, codec, topic: topics.ready, expected: BURST, timeoutMs: 240_000 });
-    const { problems, duplicates } = releaseProblems(sends, released);
-    console.log(`network-cut/delay: ${released.length} records, ${duplicates} duplicates (seed ${seed})`);
-    expect(problems, `release checks failed (seed ${seed}; log ${dir.path}.log)`).toEqual([]);
-    await waitFor(async () => (await delay.metric('sto_delay_pending')) === 0, 60_000, 'pending gauge back to 0');
-    expect(delay.running, `the delay process exited during the faults (seed ${seed})`).toBe(true);
+    await delayBurstThroughFault(context(), faults('network-cut/delay', [0.05, 0.5]), BURST);
   }, 600_000);
 });

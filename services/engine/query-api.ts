@@ -23,7 +23,7 @@ export interface QueryApiOptions {
   /** Reads a partition this instance owns and has restored (the runner's readPartition). */
   readPartition: <T>(partition: number, read: (store: PartitionStore) => Promise<T>) => Promise<PartitionRead<T>>;
   /** Who owns which partition (null while the group rebalances). */
-  routing: { table(): Promise<RoutingTable | null>; invalidate(): void };
+  routing: { partitionCount(): Promise<number | null>; table(): Promise<RoutingTable | null>; invalidate(): void };
   logger: Logger;
   clock?: () => number;
   fetch?: typeof fetch;
@@ -76,9 +76,9 @@ export class QueryApi {
       throw error;
     }
     const forwardedBy = headerValue(request.headers, FORWARDED_HEADER);
-    const table = await this.#options.routing.table();
-    if (!table) return unavailable('the consumer group is rebalancing: partition owners are not known yet');
-    const partition = partitionOfKey(recipientId, table.partitionCount);
+    const partitionCount = await this.#options.routing.partitionCount();
+    if (partitionCount === null) return unavailable('the partition count of the topics is not known yet');
+    const partition = partitionOfKey(recipientId, partitionCount);
     let local: PartitionRead<unknown>;
     try {
       local = await this.#options.readPartition(partition, read);
@@ -90,6 +90,8 @@ export class QueryApi {
     if (local.reason !== 'not-owned') return unavailable(`partition ${partition} is ${local.reason === 'restoring' ? 'restoring its state here' : 'moving (rebalance under way)'}`, partition);
     // A forwarded request is answered here or not at all: a stale table costs a 503, never a loop.
     if (forwardedBy !== null) return unavailable(`partition ${partition} is not owned by ${this.#options.instanceId} (ownership changed)`, partition);
+    const table = await this.#options.routing.table();
+    if (!table) return unavailable('the consumer group is rebalancing: partition owners are not known yet', partition);
     const owner = table.owners.get(partition);
     if (!owner?.adminUrl || owner.instanceId === this.#options.instanceId) {
       this.#options.routing.invalidate();

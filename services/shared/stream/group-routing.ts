@@ -39,6 +39,7 @@ export class GroupRouting {
   #lastFailureAt = Number.NEGATIVE_INFINITY;
   #admin: ReturnType<Kafka['admin']> | null = null;
   #generation = 0;
+  #partitionCount: number | null = null;
 
   constructor(options: { kafka: Kafka; groupId: string; topic: string; logger: Logger; clock?: () => number }) {
     this.#kafka = options.kafka;
@@ -53,6 +54,15 @@ export class GroupRouting {
     this.#generation++;
     this.#table = null;
     this.#lastFailureAt = Number.NEGATIVE_INFINITY;
+  }
+
+  /**
+   * Partitions of the keyed topic, once read (kept across rebalances: adding partitions to a keyed
+   * topic moves keys, which the state stores do not follow anyway); null until the first read.
+   */
+  async partitionCount(): Promise<number | null> {
+    if (this.#partitionCount === null) await this.table();
+    return this.#partitionCount;
   }
 
   /** The current table, or null while the group rebalances (or cannot be read). */
@@ -72,6 +82,7 @@ export class GroupRouting {
       const [{ groups }, metadata] = await Promise.all([this.#admin.describeGroups([this.#groupId]), this.#admin.fetchTopicMetadata({ topics: [this.#topic] })]);
       const group = groups[0];
       const partitionCount = metadata.topics[0]?.partitions.length ?? 0;
+      if (partitionCount > 0) this.#partitionCount = partitionCount;
       const table = group && group.state === 'Stable' && partitionCount > 0 ? tableOf(group.members, this.#topic, partitionCount) : null;
       // A membership change seen while reading makes what was read stale.
       if (table && generation === this.#generation) this.#table = { table, readAt: this.#clock() };

@@ -42,7 +42,7 @@ function harness(options: { table?: RoutingTable | null; local?: 'not-owned' | '
       if (local !== 'ok') return { ok: false, reason: local };
       return { ok: true, value: await read({ partition: PARTITION } as PartitionStore).catch(() => ({ read: true }) as T) };
     },
-    routing: { table: async () => table, invalidate: () => void invalidated++ },
+    routing: { partitionCount: async () => PARTITIONS, table: async () => table, invalidate: () => void invalidated++ },
     logger,
     fetch: fakeFetch,
   });
@@ -66,6 +66,11 @@ describe('query API routing', () => {
     expect(answer.status).toBe(200);
     expect(answer.body).toMatchObject({ recipientId: SECRET_ID, answeredBy: { instanceId: 'engine-a', adminUrl: 'http://10.0.0.1:9401' }, forwardedBy: null });
     expect(fetched).toEqual([]);
+  });
+
+  it('the owner answers its own partitions while the group table is being read again', async () => {
+    const { api } = harness({ table: null, local: 'ok' });
+    expect((await api.handle(request(profilePath))).status).toBe(200);
   });
 
   it.each([

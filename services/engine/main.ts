@@ -1,4 +1,5 @@
 import { hostname } from 'node:os';
+import { fileURLToPath } from 'node:url';
 import { AdminServer } from '../shared/admin-server.ts';
 import { createSchemaCodec, waitForRegistry } from '../shared/contracts/schema-codec.ts';
 import { valueSubject } from '../shared/contracts/schema-files.ts';
@@ -87,6 +88,8 @@ async function main(config: Readonly<EngineConfig>): Promise<void> {
     clock,
   });
   admin.mount('/recipients/', queryApi.handle);
+  // The operator's page: static HTML and script that call the API above (no build step).
+  admin.page('/', fileURLToPath(new URL('./query-page.html', import.meta.url)));
 
   let stopping: Promise<void> | null = null;
   const stop = () =>

@@ -1,7 +1,10 @@
+import { hostname } from 'node:os';
+import { fileURLToPath } from 'node:url';
 import { AdminServer } from '../shared/admin-server.ts';
 import { createSchemaCodec, waitForRegistry } from '../shared/contracts/schema-codec.ts';
 import { valueSubject } from '../shared/contracts/schema-files.ts';
-import { deadLetterTopic } from '../shared/config/common-config.ts';
+import { adminExposureProblem, deadLetterTopic } from '../shared/config/common-config.ts';
+import { ConfigError } from '../shared/errors.ts';
 import { DeadLetterPublisher } from '../shared/kafka/dead-letter-publisher.ts';
 import { assertBrokerReachable, createKafka } from '../shared/kafka/kafka-client.ts';
 import { exitAfter, exitOnStartupFailure, installSignalHandlers } from '../shared/lifecycle.ts';
@@ -12,14 +15,20 @@ import { compileEngineConfig, type EngineConfig } from './config.ts';
 import { EngineHandler } from './engine-handler.ts';
 import { EngineMetrics } from './engine-metrics.ts';
 import { tunedLevelFactory } from '../shared/stream/partition-store.ts';
+import { GroupRouting } from '../shared/stream/group-routing.ts';
+import { QueryApi } from './query-api.ts';
+import { RecipientQuery } from './recipient-query.ts';
 
 /** The engine's composition root: config, logger, metrics, clients, stores, wiring, signals. */
 async function main(config: Readonly<EngineConfig>): Promise<void> {
   const logger = createLogger('engine', config.common.logLevel);
   const registry = createMetricsRegistry('engine');
   // The admin port first: a port in use stops start-up at once, and /livez answers while start-up waits.
-  const admin = new AdminServer({ host: config.common.adminHost, port: config.common.adminPort, registry });
+  const exposure = adminExposureProblem(config.common);
+  if (exposure) throw new ConfigError('STO_ADMIN_TOKEN', exposure);
+  const admin = new AdminServer({ host: config.common.adminHost, port: config.common.adminPort, registry, apiToken: config.common.adminToken });
   const adminPort = await admin.start();
+  const adminUrl = config.common.adminAdvertisedUrl ?? advertisedAdminUrl(config.common.adminHost, adminPort);
   admin.waitingFor('Kafka broker');
   await assertBrokerReachable(config.common.kafka, logger);
   admin.waitingFor('schema registry');
@@ -44,6 +53,8 @@ async function main(config: Readonly<EngineConfig>): Promise<void> {
     onPublished: (topic, code) => metrics.deadLetters.inc({ topic, code }),
   });
   const handler = new EngineHandler({ config, codec, writers, metrics, logger });
+  // Recipients are keyed (and partitioned) on the engagement topic; its partitions are the group's.
+  const routing = new GroupRouting({ kafka, groupId: config.groupId, topic: topics.engagement, logger });
   const runner = new PartitionedRunner({
     kafka,
     producer,
@@ -63,13 +74,28 @@ async function main(config: Readonly<EngineConfig>): Promise<void> {
     livenessStallMs: config.common.livenessStallMs,
     // Exit non-zero so a supervisor restarts the process; its state and offsets are durable.
     onFatal: (error) => exitAfter(stop, logger, error),
+    adminUrl,
+    onMembershipChange: () => routing.invalidate(),
   });
   admin.serve(runner);
+  const queryApi = new QueryApi({
+    instanceId: config.instanceId,
+    adminUrl,
+    query: new RecipientQuery(config),
+    readPartition: (partition, read) => runner.readPartition(partition, read),
+    routing,
+    logger,
+    clock,
+  });
+  admin.mount('/recipients/', queryApi.handle);
+  // The operator's page: static HTML and script that call the API above (no build step).
+  admin.page('/', fileURLToPath(new URL('./query-page.html', import.meta.url)));
 
   let stopping: Promise<void> | null = null;
   const stop = () =>
     (stopping ??= (async () => {
       await runner.stop();
+      await routing.stop();
       await producer.disconnect();
       await admin.stop();
       logger.info('engine stopped');
@@ -78,7 +104,13 @@ async function main(config: Readonly<EngineConfig>): Promise<void> {
 
   await producer.connect();
   await runner.start();
-  logger.info({ adminPort, instanceId: config.instanceId, groupId: config.groupId }, 'engine started');
+  logger.info({ adminPort, adminUrl, instanceId: config.instanceId, groupId: config.groupId }, 'engine started');
+}
+
+/** Where other instances reach this one's admin server when STO_ADMIN_ADVERTISED_URL is not set. */
+function advertisedAdminUrl(host: string, port: number): string {
+  const reachable = host === '0.0.0.0' || host === '::' ? hostname() : host;
+  return `http://${reachable.includes(':') ? `[${reachable}]` : reachable}:${port}`;
 }
 
 let config: Readonly<EngineConfig>;

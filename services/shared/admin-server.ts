@@ -1,7 +1,24 @@
-import { createServer, type Server } from 'node:http';
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { createServer, type IncomingHttpHeaders, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Gauge, type Registry } from 'prom-client';
-import { ConfigError } from './errors.ts';
+import { ConfigError, errorMessage } from './errors.ts';
+
+/** A GET request to a mounted read-only route. */
+export interface JsonRequest {
+  path: string;
+  query: URLSearchParams;
+  headers: IncomingHttpHeaders;
+}
+
+export interface JsonResponse {
+  status: number;
+  body: unknown;
+  headers?: Record<string, string>;
+}
+
+export type JsonRoute = (request: JsonRequest) => Promise<JsonResponse>;
 
 export interface HealthSource {
   /** The process is alive and its loops are not wedged. */
@@ -13,7 +30,9 @@ export interface HealthSource {
 }
 
 /**
- * /metrics, /livez and /readyz on the admin port. Bind it to loopback or a private network.
+ * /metrics, /livez and /readyz on the admin port, and the read-only JSON routes a service mounts
+ * (with `apiToken`, those require `Authorization: Bearer <token>`; the probes and metrics stay
+ * open for supervisors and scrapers). Bind it to loopback or a private network.
  * It starts before the service's dependencies are waited for: until `serve` hands it the service's
  * health, the process is live and not ready, and /readyz says what start-up waits for (so a
  * supervisor neither restarts a process that waits for its registry nor routes to it).
@@ -25,10 +44,14 @@ export class AdminServer {
   #started = false;
   #health: HealthSource;
   #waitingFor = 'start-up';
+  readonly #routes: { prefix: string; route: JsonRoute }[] = [];
+  readonly #pages = new Map<string, { file: string; contentType: string }>();
+  readonly #tokenDigest: Buffer | null;
 
-  constructor(options: { host: string; port: number; registry: Registry; health?: HealthSource }) {
+  constructor(options: { host: string; port: number; registry: Registry; health?: HealthSource; apiToken?: string | null }) {
     this.#host = options.host;
     this.#port = options.port;
+    this.#tokenDigest = options.apiToken ? sha256(options.apiToken) : null;
     const { registry } = options;
     this.#health = options.health ?? {
       isLive: () => true,
@@ -58,9 +81,49 @@ export class AdminServer {
         const { ready, detail } = health.readiness();
         response.writeHead(ready ? 200 : 503, { 'content-type': 'application/json' }).end(JSON.stringify({ ready, ...detail }));
       } else {
-        response.writeHead(404).end();
+        this.#serveMounted(path ?? '/', request.url ?? '/', request.headers, response);
       }
     });
+  }
+
+  /** Serves `route` for every GET path that starts with `prefix` (a read-only API). */
+  mount(prefix: string, route: JsonRoute): void {
+    this.#routes.push({ prefix, route });
+  }
+
+  /** Serves a static file (read at each request, no build step) at `path`. Open: it holds no data. */
+  page(path: string, file: string, contentType = 'text/html; charset=utf-8'): void {
+    this.#pages.set(path, { file, contentType });
+  }
+
+  #serveMounted(path: string, url: string, headers: IncomingHttpHeaders, response: ServerResponse): void {
+    const page = this.#pages.get(path);
+    if (page) {
+      readFile(page.file).then(
+        (body) => response.writeHead(200, { 'content-type': page.contentType, 'cache-control': 'no-store' }).end(body),
+        (error: unknown) => response.writeHead(500).end(errorMessage(error)),
+      );
+      return;
+    }
+    const mounted = this.#routes.find(({ prefix }) => path.startsWith(prefix));
+    if (!mounted) {
+      response.writeHead(404).end();
+      return;
+    }
+    const json = (answer: JsonResponse) => response.writeHead(answer.status, { 'content-type': 'application/json', 'cache-control': 'no-store', ...answer.headers }).end(JSON.stringify(answer.body));
+    if (!this.#authorized(headers.authorization)) {
+      json({ status: 401, headers: { 'www-authenticate': 'Bearer' }, body: { error: 'this route needs Authorization: Bearer <STO_ADMIN_TOKEN>' } });
+      return;
+    }
+    const query = new URL(url, 'http://admin').searchParams;
+    mounted.route({ path, query, headers }).then(json, (error: unknown) => json({ status: 500, body: { error: errorMessage(error) } }));
+  }
+
+  #authorized(header: string | undefined): boolean {
+    if (!this.#tokenDigest) return true;
+    const match = /^Bearer (.+)$/.exec(header ?? '');
+    // Compared as digests in constant time: the answer's timing says nothing about the token.
+    return match !== null && timingSafeEqual(sha256(match[1]!), this.#tokenDigest);
   }
 
   /** What start-up waits for, shown by /readyz until `serve` is called. */
@@ -100,4 +163,8 @@ export class AdminServer {
     this.#server.closeAllConnections();
     await new Promise<void>((resolve) => this.#server.close(() => resolve()));
   }
+}
+
+function sha256(text: string): Buffer {
+  return createHash('sha256').update(text, 'utf8').digest();
 }

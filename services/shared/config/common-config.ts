@@ -57,6 +57,12 @@ export interface CommonConfig {
   topics: TopicsConfig;
   adminPort: number;
   adminHost: string;
+  /** With a token, the admin server's API routes require `Authorization: Bearer <token>`. */
+  adminToken: string | null;
+  /** The admin address other instances forward queries to (default: http://<host>:<port>). */
+  adminAdvertisedUrl: string | null;
+  /** The API may be served without a token on a non-loopback address (STO_ADMIN_ALLOW_UNAUTHENTICATED). */
+  adminAllowUnauthenticated: boolean;
   logLevel: LogLevel;
   stateDir: string;
   /** LevelDB memory per partition store: block cache and write buffer (memtable), in bytes. */
@@ -149,6 +155,9 @@ export function readCommonConfig(env: EnvReader, service: string, defaultAdminPo
     topics,
     adminPort: env.integer('STO_ADMIN_PORT', defaultAdminPort, 0, 65_535),
     adminHost: env.string('STO_ADMIN_HOST', '127.0.0.1'),
+    adminToken: readAdminToken(env),
+    adminAdvertisedUrl: readAdvertisedUrl(env),
+    adminAllowUnauthenticated: env.boolean('STO_ADMIN_ALLOW_UNAUTHENTICATED', false),
     logLevel: env.oneOf('STO_LOG_LEVEL', 'info', LOG_LEVELS),
     stateDir: env.string('STO_STATE_DIR', `.state/${service}`),
     store: {
@@ -158,6 +167,48 @@ export function readCommonConfig(env: EnvReader, service: string, defaultAdminPo
     maxRecordBytes: env.integer('STO_MAX_RECORD_BYTES', 1_000_000, 1_024, 100_000_000),
     livenessStallMs: env.integer('STO_LIVENESS_STALL_MS', 120_000, 10_000, 3_600_000),
   };
+}
+
+/** Shorter tokens are guessable; whitespace or control characters cannot travel in a header intact. */
+const MIN_TOKEN_LENGTH = 16;
+
+function readAdminToken(env: EnvReader): string | null {
+  const token = env.optionalString('STO_ADMIN_TOKEN');
+  if (token === null) return null;
+  // The value itself is never echoed: it is a secret.
+  if (token.length < MIN_TOKEN_LENGTH) env.problem('STO_ADMIN_TOKEN', `must have at least ${MIN_TOKEN_LENGTH} characters (it has ${token.length}); generate one with: openssl rand -hex 32`);
+  else if (!/^[\x21-\x7e]+$/.test(token)) env.problem('STO_ADMIN_TOKEN', 'may hold only visible ASCII characters (no spaces or control characters)');
+  return token;
+}
+
+function readAdvertisedUrl(env: EnvReader): string | null {
+  const value = env.optionalString('STO_ADMIN_ADVERTISED_URL');
+  if (value === null) return null;
+  let url: URL | null = null;
+  try {
+    url = new URL(value);
+  } catch {
+    // reported below
+  }
+  if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:') || url.pathname !== '/' || url.search || url.username) {
+    env.problem('STO_ADMIN_ADVERTISED_URL', `"${value}" is not an http(s) URL of a host and port without path or credentials, such as http://engine-1:9401`);
+    return null;
+  }
+  return url.origin;
+}
+
+/** Whether the admin server listens on loopback only (then an unauthenticated API is reachable from this machine only). */
+export function isLoopbackHost(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
+}
+
+/**
+ * Why the admin API may not start as configured: bound beyond loopback without a token, unless
+ * STO_ADMIN_ALLOW_UNAUTHENTICATED=true says the network is trusted. Null when it may.
+ */
+export function adminExposureProblem(config: Pick<CommonConfig, 'adminHost' | 'adminToken' | 'adminAllowUnauthenticated'>): string | null {
+  if (config.adminToken !== null || config.adminAllowUnauthenticated || isLoopbackHost(config.adminHost)) return null;
+  return `STO_ADMIN_HOST=${config.adminHost} would serve the query API (recipients' profiles) beyond this machine without a token: set STO_ADMIN_TOKEN, bind to 127.0.0.1, or set STO_ADMIN_ALLOW_UNAUTHENTICATED=true on a network you trust`;
 }
 
 /**

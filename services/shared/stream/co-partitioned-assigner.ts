@@ -9,6 +9,33 @@ interface MemberClaim {
   owned: number[];
 }
 
+/** What a member says about itself in its group metadata's userData. */
+export interface MemberAdvert {
+  instanceId: string;
+  owned: number[];
+  /** Where its admin server answers (the query API forwards there), when it serves one. */
+  adminUrl: string | null;
+}
+
+/**
+ * Reads a member's advert from its encoded group metadata (a JoinGroup's or DescribeGroups'
+ * memberMetadata); null when the metadata is not ours or does not decode.
+ */
+export function decodeMemberAdvert(memberMetadata: Buffer): MemberAdvert | null {
+  try {
+    const decoded = AssignerProtocol.MemberMetadata.decode(memberMetadata);
+    const claim = JSON.parse(decoded?.userData?.toString('utf8') || 'null') as Partial<MemberAdvert> | null;
+    if (!claim || typeof claim.instanceId !== 'string') return null;
+    return {
+      instanceId: claim.instanceId,
+      owned: Array.isArray(claim.owned) ? claim.owned.filter((partition) => Number.isInteger(partition)) : [],
+      adminUrl: typeof claim.adminUrl === 'string' ? claim.adminUrl : null,
+    };
+  } catch {
+    return null;
+  }
+}
+
 /**
  * Pure assignment: every member gets the same partition NUMBERS of every topic (co-partitioning),
  * balanced, and sticky: a member keeps the partitions it owned up to its fair share, so a
@@ -46,9 +73,10 @@ export function assignCoPartitioned(claims: MemberClaim[], partitionCount: numbe
 /**
  * kafkajs' stock assigners deal topic-partitions independently, so partition i of two topics can
  * land on two members. This one hands each member whole partition numbers across all topics.
- * `owned()` reports the partitions this instance currently holds (for stickiness).
+ * `owned()` reports the partitions this instance currently holds (for stickiness); `adminUrl` is
+ * where this instance's admin server answers, advertised to the group.
  */
-export function coPartitionedAssigner(options: { instanceId: string; owned: () => number[] }): PartitionAssigner {
+export function coPartitionedAssigner(options: { instanceId: string; owned: () => number[]; adminUrl?: string | null }): PartitionAssigner {
   return ({ cluster }) => ({
     name: CO_PARTITIONED_ASSIGNER,
     version: 1,
@@ -56,13 +84,8 @@ export function coPartitionedAssigner(options: { instanceId: string; owned: () =
       const counts = topics.map((topic) => cluster.findTopicPartitionMetadata(topic).length);
       const partitionCount = Math.max(0, ...counts);
       const claims: MemberClaim[] = members.map(({ memberId, memberMetadata }) => {
-        try {
-          const decoded = AssignerProtocol.MemberMetadata.decode(memberMetadata);
-          const claim = JSON.parse(decoded?.userData?.toString('utf8') || '{}') as Partial<MemberClaim>;
-          return { memberId, instanceId: claim.instanceId ?? memberId, owned: Array.isArray(claim.owned) ? claim.owned : [] };
-        } catch {
-          return { memberId, instanceId: memberId, owned: [] };
-        }
+        const advert = decodeMemberAdvert(memberMetadata);
+        return { memberId, instanceId: advert?.instanceId ?? memberId, owned: advert?.owned ?? [] };
       });
       const plan = assignCoPartitioned(claims, partitionCount);
       return [...plan.entries()].map(([memberId, partitions]) => ({
@@ -82,7 +105,9 @@ export function coPartitionedAssigner(options: { instanceId: string; owned: () =
         metadata: AssignerProtocol.MemberMetadata.encode({
           version: 1,
           topics,
-          userData: Buffer.from(JSON.stringify({ instanceId: options.instanceId, owned: options.owned() })),
+          // The admin address rides along (as Kafka Streams' application.server does), so any
+          // member can read from the group who serves which partition.
+          userData: Buffer.from(JSON.stringify({ instanceId: options.instanceId, owned: options.owned(), adminUrl: options.adminUrl ?? null } satisfies MemberAdvert)),
         }),
       };
     },

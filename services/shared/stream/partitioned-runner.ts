@@ -53,7 +53,14 @@ export interface PartitionedRunnerOptions<S = unknown> {
   timers?: TimerApi;
   /** The consumer stopped for good (an error kafkajs does not retry): the service should exit. */
   onFatal?: (error: Error) => void;
+  /** This instance's admin server address, advertised in the group's member metadata. */
+  adminUrl?: string | null;
+  /** A rebalance began or an assignment arrived (who owns which partition may have changed). */
+  onMembershipChange?: () => void;
 }
+
+/** The answer of `readPartition`: the reader's result, or why the partition cannot be read here now. */
+export type PartitionRead<T> = { ok: true; value: T } | { ok: false; reason: 'not-owned' | 'restoring' | 'rebalancing' };
 
 /**
  * A consumer-group member that owns partition numbers across co-partitioned topics, keeps one
@@ -82,7 +89,7 @@ export class PartitionedRunner<S = unknown> {
     this.#sessionTimeoutMs = options.sessionTimeoutMs ?? DEFAULT_SESSION_TIMEOUT_MS;
     this.#consumer = options.kafka.consumer({
       groupId: options.groupId,
-      partitionAssigners: [coPartitionedAssigner({ instanceId: options.instanceId, owned: () => this.#membership.partitions() })],
+      partitionAssigners: [coPartitionedAssigner({ instanceId: options.instanceId, owned: () => this.#membership.partitions(), adminUrl: options.adminUrl ?? null })],
       sessionTimeout: this.#sessionTimeoutMs,
       // Kafka's advice: at most a third of the session timeout.
       heartbeatInterval: Math.min(3_000, Math.floor(this.#sessionTimeoutMs / 3)),
@@ -139,11 +146,13 @@ export class PartitionedRunner<S = unknown> {
     consumer.on(consumer.events.REBALANCING, () => {
       // kafkajs is about to rejoin: from its JoinGroup on, another member may own our partitions.
       this.#membership.fence();
+      this.#options.onMembershipChange?.();
       logger.info({ groupId: this.#options.groupId }, 'group rebalancing: commits paused until the new assignment');
     });
     consumer.on(consumer.events.GROUP_JOIN, (event) => {
       if (this.#lifecycle.to('running')) this.#watchdog.reset();
       this.#onAssignment(event.payload.memberAssignment);
+      this.#options.onMembershipChange?.();
     });
     consumer.on(consumer.events.FETCH, () => this.#watchdog.fetched());
     consumer.on(consumer.events.CRASH, (event) => {
@@ -222,6 +231,29 @@ export class PartitionedRunner<S = unknown> {
     if (stall && !this.#stallReported) this.#options.logger.error({ reason: stall }, 'not live: /livez fails until the loop makes progress again');
     this.#stallReported = stall !== null;
     return stall;
+  }
+
+  /**
+   * Runs a read-only `read` of a partition's committed state under its lock (between batches and
+   * punctuations, so it sees whole commits), only while this instance owns the partition, has
+   * restored it and no rebalance is under way; otherwise says why not. `read` must not write.
+   */
+  async readPartition<T>(partition: number, read: (store: PartitionStore) => Promise<T>): Promise<PartitionRead<T>> {
+    const why = (): PartitionRead<T> | null => {
+      const owned = this.#membership.get(partition);
+      if (!owned || this.#lifecycle.phase !== 'running') return { ok: false, reason: 'not-owned' };
+      if (owned.phase === 'restoring') return { ok: false, reason: 'restoring' };
+      return this.#membership.owns(owned) ? null : { ok: false, reason: 'rebalancing' };
+    };
+    const before = why();
+    if (before) return before;
+    const owned = this.#membership.get(partition)!;
+    return owned.lock.run(async () => {
+      // Checked again under the lock: a rebalance or a close may have come first.
+      const under = why();
+      if (under || this.#membership.get(partition) !== owned) return under ?? { ok: false, reason: 'rebalancing' };
+      return { ok: true, value: await read(owned.store!) };
+    });
   }
 
   ownedStores(): PartitionStore[] {

@@ -1,5 +1,5 @@
 import type { KafkaMessage } from 'kafkajs';
-import type { Channel, ErasureRequest, ReadySend, ScheduledSend } from '../shared/contracts/record-types.ts';
+import type { Channel, ErasureRequest, ReadySend, ScheduledSend, UnreleasedSend } from '../shared/contracts/record-types.ts';
 import type { SchemaCodec, Writer } from '../shared/contracts/schema-codec.ts';
 import { ErrorCode, InputError } from '../shared/errors.ts';
 import type { Logger } from '../shared/logger.ts';
@@ -9,6 +9,7 @@ import type { StateTransaction } from '../shared/stream/state-transaction.ts';
 import type { DelayConfig } from './config.ts';
 import type { DelayMetrics } from './delay-metrics.ts';
 import { cancelPending, earliestDue, erasePending, idKey, pendingFrom, schedulePending, takeDue, type OnCorrupt, type PendingSend } from './pending-sends.ts';
+import { releaseVerdict, type ReleaseVerdict } from './release-gate.ts';
 import { TokenBucket } from './token-bucket.ts';
 
 /** Builds the dead-letter record of an unreadable stored value (its partition, key and bytes). */
@@ -20,8 +21,8 @@ export interface DelayPartitionState {
   pending: number;
   /** Changes of the batch or release being committed, applied once it is. */
   uncommitted: number;
-  /** Releases of the pass being committed (channel, lateness in s), counted in metrics once it is. */
-  unreported: Array<{ channel: Channel; latenessSeconds: number }>;
+  /** What the pass being committed did to each send (released, expired, deferred), counted in metrics once it is. */
+  unreported: Array<{ kind: 'released' | 'expired' | 'deferred'; channel: Channel; latenessSeconds: number }>;
 }
 
 /**
@@ -34,6 +35,7 @@ export class DelayHandler implements PartitionHandler<DelayPartitionState>, Punc
   readonly #config: Readonly<DelayConfig>;
   readonly #codec: SchemaCodec;
   readonly #readyWriter: Writer;
+  readonly #unreleasedWriter: Writer;
   readonly #metrics: DelayMetrics;
   readonly #logger: Logger;
   readonly #buckets = new Map<Channel, TokenBucket>();
@@ -45,6 +47,7 @@ export class DelayHandler implements PartitionHandler<DelayPartitionState>, Punc
     config: Readonly<DelayConfig>;
     codec: SchemaCodec;
     readyWriter: Writer;
+    unreleasedWriter: Writer;
     metrics: DelayMetrics;
     logger: Logger;
     clock: () => number;
@@ -53,6 +56,7 @@ export class DelayHandler implements PartitionHandler<DelayPartitionState>, Punc
     this.#config = options.config;
     this.#codec = options.codec;
     this.#readyWriter = options.readyWriter;
+    this.#unreleasedWriter = options.unreleasedWriter;
     this.#metrics = options.metrics;
     this.#logger = options.logger;
     this.#quarantineLetter = options.quarantineLetter ?? null;
@@ -130,10 +134,14 @@ export class DelayHandler implements PartitionHandler<DelayPartitionState>, Punc
     this.#metrics.pending.inc(state.uncommitted);
     state.uncommitted = 0;
     // Counted only now: a pass that fails or is dropped released nothing, and is done again.
-    for (const { channel, latenessSeconds } of state.unreported) {
-      this.#metrics.lateness.observe(latenessSeconds);
-      this.#metrics.releases.inc({ channel });
-      if (this.#buckets.has(channel)) this.#metrics.rateLimitDelay.observe({ channel }, latenessSeconds);
+    for (const { kind, channel, latenessSeconds } of state.unreported) {
+      if (kind === 'expired') this.#metrics.expired.inc({ channel });
+      else if (kind === 'deferred') this.#metrics.deferred.inc({ channel });
+      else {
+        this.#metrics.lateness.observe(latenessSeconds);
+        this.#metrics.releases.inc({ channel });
+        if (this.#buckets.has(channel)) this.#metrics.rateLimitDelay.observe({ channel }, latenessSeconds);
+      }
     }
     state.unreported = [];
   }
@@ -153,13 +161,48 @@ export class DelayHandler implements PartitionHandler<DelayPartitionState>, Punc
         this.#metrics.quarantined.inc();
         quarantine(key, value, reason);
       },
+      (send) => this.#verdict(send, now),
     );
     for (const send of taken.due) state.unreported.push(this.#emitReady(send, now, emit));
-    state.uncommitted -= taken.due.length + taken.corrupt;
-    return { more: taken.due.length + taken.corrupt >= this.#config.releaseBatch, retryAt: taken.retryInMs === null ? null : now + taken.retryInMs };
+    for (const { send, detail } of taken.expired) state.unreported.push(this.#emitExpired(send, detail, now, emit));
+    for (const send of taken.deferred) state.unreported.push({ kind: 'deferred', channel: send.channel, latenessSeconds: 0 });
+    state.uncommitted -= taken.due.length + taken.corrupt + taken.expired.length;
+    const handled = taken.due.length + taken.corrupt + taken.expired.length + taken.deferred.length;
+    return { more: handled >= this.#config.releaseBatch, retryAt: taken.retryInMs === null ? null : now + taken.retryInMs };
   }
 
-  #emitReady(send: PendingSend, now: number, emit: Emit): { channel: Channel; latenessSeconds: number } {
+  /** Expiry and quiet hours, checked again at release; a send whose zone does not resolve is released (never lost). */
+  #verdict(send: PendingSend, now: number): ReleaseVerdict {
+    try {
+      return releaseVerdict(send, now);
+    } catch (error) {
+      this.#logger.warn({ scheduleId: send.scheduleId, timeZone: send.timeZone, err: error }, 'release check failed: released without it');
+      return { kind: 'release' };
+    }
+  }
+
+  #emitExpired(send: PendingSend, detail: string, now: number, emit: Emit): { kind: 'expired'; channel: Channel; latenessSeconds: number } {
+    const record: UnreleasedSend = {
+      scheduleId: send.scheduleId,
+      triggerId: send.triggerId,
+      recipientId: send.recipientId,
+      campaignId: send.campaignId,
+      messageId: send.messageId,
+      channel: send.channel,
+      sendAt: send.sendAt,
+      expiresAt: send.expiresAt ?? null,
+      outcome: 'EXPIRED',
+      detail,
+      decidedAt: now,
+    };
+    emit({
+      topic: this.#config.common.topics.unreleased,
+      message: { key: send.recipientId, value: this.#codec.encode(this.#unreleasedWriter, record), headers: { 'sto-schedule-id': send.scheduleId, 'sto-outcome': 'EXPIRED' } },
+    });
+    return { kind: 'expired', channel: send.channel, latenessSeconds: Math.max(0, now - send.sendAt) / 1000 };
+  }
+
+  #emitReady(send: PendingSend, now: number, emit: Emit): { kind: 'released'; channel: Channel; latenessSeconds: number } {
     const ready: ReadySend = {
       scheduleId: send.scheduleId,
       triggerId: send.triggerId,
@@ -177,6 +220,6 @@ export class DelayHandler implements PartitionHandler<DelayPartitionState>, Punc
       topic: this.#config.common.topics.ready,
       message: { key: send.recipientId, value: this.#codec.encode(this.#readyWriter, ready), headers: { 'sto-schedule-id': send.scheduleId, 'sto-channel': send.channel } },
     });
-    return { channel: send.channel, latenessSeconds: Math.max(0, now - send.sendAt) / 1000 };
+    return { kind: 'released', channel: send.channel, latenessSeconds: Math.max(0, now - send.sendAt) / 1000 };
   }
 }

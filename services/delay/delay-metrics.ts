@@ -6,6 +6,8 @@ export class DelayMetrics {
   readonly releases: Counter<'channel'>;
   readonly rateLimitDelay: Histogram<'channel'>;
   readonly cancelled: Counter<'cause'>;
+  readonly expired: Counter<'channel'>;
+  readonly deferred: Counter<'channel'>;
   readonly deadLetters: Counter<'topic' | 'code'>;
   readonly quarantined: Counter;
 
@@ -25,6 +27,8 @@ export class DelayMetrics {
       buckets: [0.01, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 900, 3600],
       registers: [registry],
     });
+    this.expired = new Counter({ name: 'sto_delay_expired_total', help: 'Sends not released because they were reached after their expiresAt (recorded on the unreleased topic), by channel.', labelNames: ['channel'], registers: [registry] });
+    this.deferred = new Counter({ name: 'sto_delay_deferred_total', help: 'Late sends held at release because the recipient was inside their quiet hours, by channel.', labelNames: ['channel'], registers: [registry] });
     this.cancelled = new Counter({ name: 'sto_delay_cancelled_total', help: 'Pending sends removed, by cause (cancel, erasure).', labelNames: ['cause'], registers: [registry] });
     this.quarantined = new Counter({
       name: 'sto_delay_quarantined_total',

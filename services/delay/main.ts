@@ -31,8 +31,12 @@ async function main(config: Readonly<DelayConfig>): Promise<void> {
   const kafka = createKafka(config.common.kafka, logger);
   const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
   const codec = createSchemaCodec(config.common.registry);
-  const [readyWriter, deadLetterWriter] = await waitForRegistry(config.common.registry, logger, () =>
-    Promise.all([codec.writer('ready', valueSubject(topics.ready)), codec.writer('deadLetter', valueSubject(deadLetterTopic(topics.scheduled)))]),
+  const [readyWriter, unreleasedWriter, deadLetterWriter] = await waitForRegistry(config.common.registry, logger, () =>
+    Promise.all([
+      codec.writer('ready', valueSubject(topics.ready)),
+      codec.writer('unreleased', valueSubject(topics.unreleased)),
+      codec.writer('deadLetter', valueSubject(deadLetterTopic(topics.scheduled))),
+    ]),
   );
   const metrics = new DelayMetrics(registry);
   const deadLetters = new DeadLetterPublisher({
@@ -47,6 +51,7 @@ async function main(config: Readonly<DelayConfig>): Promise<void> {
     config,
     codec,
     readyWriter,
+    unreleasedWriter,
     metrics,
     logger,
     clock,

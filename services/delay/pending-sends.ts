@@ -1,5 +1,8 @@
-import type { Channel, DecisionReason, ScheduledSend } from '../shared/contracts/record-types.ts';
+import type { Channel, DecisionReason, QuietHours, ScheduledSend } from '../shared/contracts/record-types.ts';
 import type { StateTransaction } from '../shared/stream/state-transaction.ts';
+import type { ReleaseVerdict } from './release-gate.ts';
+
+const RELEASE: ReleaseVerdict = { kind: 'release' };
 
 /** Due instants are zero-padded to 13 digits, so key order is time order. */
 export function dueKey(sendAtMs: number, scheduleId: string): string {
@@ -20,6 +23,9 @@ export interface PendingSend {
   sendAt: number;
   timeZone: string;
   payload: string;
+  /** Checked again at release (absent in sends stored by earlier versions: none). */
+  quietHours?: QuietHours | null;
+  expiresAt?: number | null;
 }
 
 export function pendingFrom(send: ScheduledSend): PendingSend {
@@ -34,6 +40,8 @@ export function pendingFrom(send: ScheduledSend): PendingSend {
     sendAt: send.sendAt,
     timeZone: send.timeZone,
     payload: send.payload.toString('base64'),
+    quietHours: send.quietHours ?? null,
+    expiresAt: send.expiresAt ?? null,
   };
 }
 
@@ -119,9 +127,12 @@ export async function takeDue(
   limit: number,
   admit: (send: PendingSend) => number,
   onCorrupt?: OnCorrupt,
-): Promise<{ due: PendingSend[]; retryInMs: number | null; corrupt: number }> {
+  verdict: (send: PendingSend) => ReleaseVerdict = () => RELEASE,
+): Promise<{ due: PendingSend[]; retryInMs: number | null; corrupt: number; expired: Array<{ send: PendingSend; detail: string }>; deferred: PendingSend[] }> {
   let corrupt = 0;
   const due: PendingSend[] = [];
+  const expired: Array<{ send: PendingSend; detail: string }> = [];
+  const deferred: PendingSend[] = [];
   let retryInMs: number | null = null;
   const held = new Set<Channel>();
   for await (const [key, value] of tx.store.entries({ gte: 'due:', lt: dueKey(nowMs + 1, '') })) {
@@ -137,6 +148,24 @@ export async function takeDue(
       continue;
     }
     if (send.sendAt > nowMs) break;
+    // Late releases are checked again (expiry, quiet hours) before any rate limit is spent on them.
+    const checked = verdict(send);
+    if (checked.kind === 'expire') {
+      expired.push({ send, detail: checked.detail });
+      tx.delete(key);
+      tx.delete(idKey(send.scheduleId));
+      tx.delete(recipientKey(send.recipientId, send.scheduleId));
+      continue;
+    }
+    if (checked.kind === 'defer') {
+      const moved = { ...send, sendAt: checked.untilMs };
+      const movedKey = dueKey(moved.sendAt, send.scheduleId);
+      tx.delete(key);
+      tx.put(movedKey, Buffer.from(JSON.stringify(moved)));
+      tx.put(idKey(send.scheduleId), Buffer.from(movedKey));
+      deferred.push(moved);
+      continue;
+    }
     if (held.has(send.channel)) continue;
     const wait = admit(send);
     if (wait > 0) {
@@ -149,7 +178,7 @@ export async function takeDue(
     tx.delete(idKey(send.scheduleId));
     tx.delete(recipientKey(send.recipientId, send.scheduleId));
   }
-  return { due, retryInMs, corrupt };
+  return { due, retryInMs, corrupt, expired, deferred };
 }
 
 /** The earliest committed due instant, or null. */

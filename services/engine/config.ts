@@ -29,6 +29,8 @@ export interface EngineConfig {
   syncWrites: boolean;
   /** How long after an erasure the recipient's older events and triggers are still recognised and ignored. */
   erasureMarkerMs: number;
+  /** A send not released by its window's end plus this grace expires (unless the trigger sets expiresAt). */
+  expiryGraceMs: number;
 }
 
 export function compileEngineConfig(env: Env): Readonly<EngineConfig> {
@@ -62,6 +64,7 @@ export function compileEngineConfig(env: Env): Readonly<EngineConfig> {
     cacheEntries: reader.integer('STO_ENGINE_CACHE_ENTRIES', 200_000, 0, 50_000_000),
     syncWrites: reader.boolean('STO_STATE_SYNC_WRITES', false),
     erasureMarkerMs: reader.integer('STO_ENGINE_ERASURE_MARKER_DAYS', 35, 1, 3_650) * DAY_MS,
+    expiryGraceMs: reader.integer('STO_ENGINE_EXPIRY_GRACE_MINUTES', 720, 0, 30 * 24 * 60) * 60_000,
   };
   return reader.done(config);
 }

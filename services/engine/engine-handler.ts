@@ -156,6 +156,7 @@ export class EngineHandler implements PartitionHandler {
       historyActiveDays: decision.historyDepth.activeDays,
       triggeredAt: trigger.occurredAt,
       payload: trigger.payload,
+      ...releaseConditions(trigger, decision, this.#config.expiryGraceMs),
     };
     const headers = { 'sto-schedule-id': decision.scheduleId, 'sto-channel': channel, 'sto-reason': decision.reason };
     if (decision.urgentBypass && decision.sendAtMs <= trigger.occurredAt) {
@@ -226,4 +227,21 @@ export class EngineHandler implements PartitionHandler {
 
 function requireId(field: string, value: string): void {
   if (!value || value.length > 256) throw new InputError(ErrorCode.INVALID_FIELD, `${field} must be 1..256 characters`);
+}
+
+/**
+ * What the delay service checks again when it releases the send: the quiet hours the decision
+ * respected (none for an explicit sendAt, which the sender chose), and the instant after which
+ * the send is stale: the trigger's expiresAt, else the end of the window (or the chosen instant,
+ * when later) plus the grace.
+ */
+export function releaseConditions(
+  trigger: { quietHours: ScheduledSend['quietHours']; expiresAt?: number | null },
+  decision: { reason: string; sendAtMs: number; windowEndMs: number },
+  graceMs: number,
+): { quietHours: ScheduledSend['quietHours']; expiresAt: number } {
+  return {
+    quietHours: decision.reason === 'EXPLICIT_SEND_AT' ? null : (trigger.quietHours ?? null),
+    expiresAt: trigger.expiresAt ?? Math.max(decision.windowEndMs, decision.sendAtMs) + graceMs,
+  };
 }

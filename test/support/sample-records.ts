@@ -8,6 +8,7 @@ import type {
   ReadySend,
   ScheduledSend,
   SendTrigger,
+  UnreleasedSend,
 } from '../../services/shared/contracts/record-types.ts';
 
 // Deterministic, varied records of every contract: optional fields alternate between null and a
@@ -69,6 +70,7 @@ export function sampleTrigger(i: number, recipientId = `r-${i}`): SendTrigger {
     holdoutShare: sparse ? null : 0.05,
     payload: Buffer.from(sparse ? [] : [0, 1, 2, 250, 255, i % 256]),
     attributes: sparse ? {} : { journey: `j-${i}` },
+    expiresAt: sparse ? null : BASE_MS + i * 3_600_000 + 86_400_000,
   };
 }
 
@@ -104,6 +106,8 @@ export function sampleScheduled(i: number, recipientId = `r-${i}`): ScheduledSen
     historyActiveDays: i % 40,
     triggeredAt: sendAt - 3_600_000 * (1 + (i % 24)),
     payload: Buffer.from(i % 2 === 0 ? [] : [i % 256, 0, 255]),
+    quietHours: i % 2 === 0 ? null : { startMinute: 22 * 60, endMinute: 7 * 60 },
+    expiresAt: i % 3 === 0 ? null : sendAt + 43_200_000,
   };
 }
 
@@ -144,6 +148,23 @@ export function sampleDeadLetter(i: number): DeadLetter {
   };
 }
 
+export function sampleUnreleased(i: number, recipientId = `r-${i}`): UnreleasedSend {
+  const sendAt = BASE_MS + i * 3_600_000;
+  return {
+    scheduleId: `sch-${i}`,
+    triggerId: `trg-${i}`,
+    recipientId,
+    campaignId: `camp-${i % 7}`,
+    messageId: i % 2 === 0 ? null : `msg-${i}`,
+    channel: pick(CHANNELS, i),
+    sendAt,
+    expiresAt: i % 3 === 0 ? null : sendAt + 3_600_000,
+    outcome: 'EXPIRED',
+    detail: `reached ${i} ms after its instant, past expiresAt`,
+    decidedAt: sendAt + 7_200_000,
+  };
+}
+
 /** One valid record of each contract. */
 export const SAMPLE_BY_CONTRACT = {
   engagement: sampleEngagement,
@@ -152,6 +173,7 @@ export const SAMPLE_BY_CONTRACT = {
   ready: sampleReady,
   erasure: sampleErasure,
   deadLetter: sampleDeadLetter,
+  unreleased: sampleUnreleased,
 } as const;
 
 /** A plain scheduled send for tests about delivery (not about its fields): EMAIL, UTC, OPTIMIZED, no explanation. */

@@ -49,6 +49,7 @@ export interface TopicsConfig {
   ready: string;
   engineChangelog: string;
   delayChangelog: string;
+  unreleased: string;
 }
 
 export interface CommonConfig {
@@ -81,6 +82,7 @@ export const DEFAULT_TOPICS: Readonly<TopicsConfig> = Object.freeze({
   ready: 'sto.sends.ready.v1',
   engineChangelog: 'sto.engine.profiles.changelog.v1',
   delayChangelog: 'sto.delay.pending.changelog.v1',
+  unreleased: 'sto.sends.unreleased.v1',
 });
 
 /** Environment variable of each topic name. */
@@ -92,6 +94,7 @@ export const TOPIC_VARIABLES: Readonly<Record<keyof TopicsConfig, string>> = Obj
   ready: 'STO_TOPIC_READY',
   engineChangelog: 'STO_TOPIC_ENGINE_CHANGELOG',
   delayChangelog: 'STO_TOPIC_DELAY_CHANGELOG',
+  unreleased: 'STO_TOPIC_UNRELEASED',
 });
 
 /** Every topic name with a suffix: a separate set for one test, benchmark or demo run. */

@@ -65,6 +65,8 @@ export interface SendTrigger {
   holdoutShare: number | null;
   payload: Buffer;
   attributes: Record<string, string>;
+  /** Not released after this instant (null: the window's end plus the engine's grace). */
+  expiresAt?: number | null;
 }
 
 /** A trigger as a reader receives it: its enums may hold UNKNOWN. */
@@ -106,6 +108,10 @@ export interface ScheduledSend {
   historyActiveDays: number;
   triggeredAt: number;
   payload: Buffer;
+  /** Quiet hours the decision respected, in timeZone; checked again at release. */
+  quietHours?: QuietHours | null;
+  /** Not released after this instant, recorded as expired instead. */
+  expiresAt?: number | null;
 }
 
 export interface ReadySend {
@@ -140,4 +146,19 @@ export interface DeadLetter {
   reason: string;
   service: string;
   failedAt: number;
+}
+
+/** A scheduled send the delay service took out without releasing it (sto.sends.unreleased.v1). */
+export interface UnreleasedSend {
+  scheduleId: string;
+  triggerId: string;
+  recipientId: string;
+  campaignId: string;
+  messageId: string | null;
+  channel: Channel;
+  sendAt: number;
+  expiresAt: number | null;
+  outcome: 'EXPIRED';
+  detail: string;
+  decidedAt: number;
 }

@@ -10,6 +10,7 @@ export const CONTRACTS = {
   ready: { file: 'ready-send.v1.avsc', fullName: 'io.sto.v1.ReadySend' },
   erasure: { file: 'erasure-request.v1.avsc', fullName: 'io.sto.v1.ErasureRequest' },
   deadLetter: { file: 'dead-letter.v1.avsc', fullName: 'io.sto.v1.DeadLetter' },
+  unreleased: { file: 'unreleased-send.v1.avsc', fullName: 'io.sto.v1.UnreleasedSend' },
 } as const;
 export type ContractName = keyof typeof CONTRACTS;
 

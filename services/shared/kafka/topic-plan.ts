@@ -27,6 +27,7 @@ export function topicPlan(topics: TopicsConfig, partitions: number): TopicSpec[]
   ];
   const outputs: TopicSpec[] = [
     { name: topics.ready, partitions, config: { 'retention.ms': String(7 * DAY_MS) }, contract: 'ready' },
+    { name: topics.unreleased, partitions, config: { 'retention.ms': String(30 * DAY_MS) }, contract: 'unreleased' },
     { name: topics.engineChangelog, partitions, config: compacted, contract: null },
     { name: topics.delayChangelog, partitions, config: compacted, contract: null },
   ];

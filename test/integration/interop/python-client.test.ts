@@ -64,6 +64,7 @@ beforeAll(async () => {
     ready: valueSubject(topics.ready),
     erasure: valueSubject(topics.erasure),
     deadLetter: valueSubject(`${topics.engagement}.dlq`),
+    unreleased: valueSubject(topics.unreleased),
   };
   for (const contract of ['engagement', 'trigger', 'scheduled', 'ready'] as const) writers.set(contract, await codec.writer(contract, subjects[contract]));
 });

@@ -7,7 +7,7 @@ import { describe, expect, it, vi } from 'vitest';
 import { compileDelayConfig } from '../../../services/delay/config.ts';
 import { DelayHandler, type DelayPartitionState } from '../../../services/delay/delay-handler.ts';
 import { DelayMetrics } from '../../../services/delay/delay-metrics.ts';
-import { schedulePending, type PendingSend } from '../../../services/delay/pending-sends.ts';
+import { dueKey, idKey, schedulePending, type PendingSend } from '../../../services/delay/pending-sends.ts';
 import { SchemaCodec } from '../../../services/shared/contracts/schema-codec.ts';
 import { readerType } from '../../../services/shared/contracts/schema-files.ts';
 import type { DeadLetterPublisher } from '../../../services/shared/kafka/dead-letter-publisher.ts';
@@ -27,6 +27,7 @@ function delayHandler(metrics = new DelayMetrics(new Registry())): DelayHandler 
     config: compileDelayConfig({}),
     codec: new SchemaCodec({} as SchemaRegistry),
     readyWriter: { contract: 'ready', schemaId: 1, type: readerType('ready') },
+    unreleasedWriter: { contract: 'unreleased', schemaId: 2, type: readerType('unreleased') },
     metrics,
     logger,
     clock: () => NOW,
@@ -172,5 +173,38 @@ describe('punctuation passes', () => {
     expect(await stores[0]!.get('id:s-bad')).toBeUndefined();
     expect((await metrics.quarantined.get()).values[0]!.value).toBe(1);
     expect(membership.get(0)!.state!.pending).toBe(1);
+  });
+
+  it('checks late sends again: one in quiet hours waits for their end, an expired one is recorded, not sent; the rest go', async () => {
+    const metrics = new DelayMetrics(new Registry());
+    const handler = delayHandler(metrics);
+    const db = new MemoryLevel<string, Buffer>({ keyEncoding: 'utf8', valueEncoding: 'buffer' });
+    const store = await PartitionStore.open({ baseDir: join(tmpdir(), 'sto-late'), partition: 0, factory: () => db as never });
+    const tx = new StateTransaction(store, new CleanCache(0));
+    // NOW is 12:00 UTC. Each was due 3 hours ago: the service was down.
+    const late = NOW - 3 * 3_600_000;
+    await schedulePending(tx, { ...send(0, 0, late), quietHours: { startMinute: 11 * 60, endMinute: 13 * 60 }, expiresAt: NOW + 86_400_000 });
+    await schedulePending(tx, { ...send(0, 1, late), quietHours: null, expiresAt: NOW - 60_000 });
+    await schedulePending(tx, { ...send(0, 2, late), quietHours: { startMinute: 22 * 60, endMinute: 7 * 60 }, expiresAt: NOW + 86_400_000 });
+    await store.commit({ puts: tx.dirty, offsets: {} });
+    const membership = await owning(handler, [store]);
+    const outputs: string[] = [];
+    await scheduler(handler, membership, async (commits) => {
+      for (const commit of commits) {
+        outputs.push(...commit.outputs.map((record) => `${record.topic} ${String(record.message.headers?.['sto-schedule-id'])}`));
+        await commit.store.commit({ puts: commit.tx.dirty, offsets: {} });
+        commit.tx.settle();
+      }
+      return commits.map((commit) => commit.store.partition);
+    }).runPasses();
+    // The expired one is recorded on the unreleased topic, the plain late one released; the one in quiet hours waits.
+    expect(outputs.sort()).toEqual(['sto.sends.ready.v1 s-0-2', 'sto.sends.unreleased.v1 s-0-1']);
+    const moved = Date.UTC(2026, 10, 23, 13);
+    expect(await store.get(idKey('s-0-0'))).toEqual(Buffer.from(dueKey(moved, 's-0-0')));
+    expect(JSON.parse((await store.get(dueKey(moved, 's-0-0')))!.toString('utf8')).sendAt).toBe(moved);
+    expect(await store.get(idKey('s-0-1'))).toBeUndefined();
+    expect(membership.get(0)!.state!.pending).toBe(1);
+    const total = async (counter: { get(): Promise<{ values: Array<{ value: number }> }> }) => (await counter.get()).values.reduce((sum, value) => sum + value.value, 0);
+    expect([await total(metrics.releases), await total(metrics.expired), await total(metrics.deferred)]).toEqual([1, 1, 1]);
   });
 });

@@ -29,6 +29,10 @@ export interface EngineConfig {
   syncWrites: boolean;
   /** How long after an erasure the recipient's older events and triggers are still recognised and ignored. */
   erasureMarkerMs: number;
+  /** A cohort or population prior is used only when it pools at least this many distinct recipients (k-anonymity). */
+  priorMinRecipients: number;
+  /** A changed aggregate's partial is published to the priors topic at most this often (per partition). */
+  priorsPublishMs: number;
 }
 
 export function compileEngineConfig(env: Env): Readonly<EngineConfig> {
@@ -62,6 +66,8 @@ export function compileEngineConfig(env: Env): Readonly<EngineConfig> {
     cacheEntries: reader.integer('STO_ENGINE_CACHE_ENTRIES', 200_000, 0, 50_000_000),
     syncWrites: reader.boolean('STO_STATE_SYNC_WRITES', false),
     erasureMarkerMs: reader.integer('STO_ENGINE_ERASURE_MARKER_DAYS', 35, 1, 3_650) * DAY_MS,
+    priorMinRecipients: reader.integer('STO_ENGINE_PRIOR_MIN_RECIPIENTS', 20, 1, 1_000_000),
+    priorsPublishMs: reader.number('STO_ENGINE_PRIORS_PUBLISH_SECONDS', 60, 0.1, 86_400) * 1_000,
   };
   return reader.done(config);
 }

@@ -6,10 +6,12 @@ import { ErrorCode, InputError, pureStep } from '../shared/errors.ts';
 import type { Logger } from '../shared/logger.ts';
 import type { PartitionStore } from '../shared/stream/partition-store.ts';
 import type { OutgoingRecord, PartitionHandler } from '../shared/stream/partitioned-runner.ts';
+import type { PunctuationContext, Punctuator } from '../shared/stream/partition-handler.ts';
 import type { StateTransaction } from '../shared/stream/state-transaction.ts';
 import type { EngineConfig } from './config.ts';
 import type { EngineMetrics } from './engine-metrics.ts';
-import { ENGINE_KEYS, RecipientState, storeKeyKind, type CorruptValue } from './recipient-state.ts';
+import { encodePartialPrior, priorRecordKey } from './prior-sums.ts';
+import { ENGINE_KEYS, RecipientState, storeKeyKind, type CorruptValue, type PooledAggregate } from './recipient-state.ts';
 import { SendTimeDecider, toDecisionTrigger } from './send-time-decider.ts';
 
 /**
@@ -17,7 +19,7 @@ import { SendTimeDecider, toDecisionTrigger } from './send-time-decider.ts';
  * the cohort/global aggregates; triggers are scored and decided; erasure removes a recipient.
  * All state goes through the runner's transaction, so it is committed atomically with offsets.
  */
-export class EngineHandler implements PartitionHandler {
+export class EngineHandler implements PartitionHandler, Punctuator {
   readonly #config: Readonly<EngineConfig>;
   readonly #codec: SchemaCodec;
   readonly #writers: { scheduled: Writer; ready: Writer; deadLetter: Writer };
@@ -30,6 +32,12 @@ export class EngineHandler implements PartitionHandler {
   readonly #stores = new Map<number, PartitionStore>();
   /** Corrupt stored values met while handling the current record, to dead-letter with it. */
   readonly #quarantined: CorruptValue[] = [];
+  /** The priors summed over every partition (read from the priors topic): decisions use these. */
+  readonly #priors: (aggregateKey: string) => PooledAggregate | null;
+  /** Per owned partition: aggregate keys committed since they were last published, and when that was. */
+  readonly #unpublished = new Map<number, { keys: Set<string>; publishedAt: number | null }>();
+  /** Publishes the partitions' partial aggregates, from the partition's own commit path. */
+  readonly punctuator: Punctuator = this;
 
   constructor(options: {
     config: Readonly<EngineConfig>;
@@ -38,7 +46,10 @@ export class EngineHandler implements PartitionHandler {
     metrics: EngineMetrics;
     logger: Logger;
     clock?: () => number;
+    /** The cohort and population priors summed over all partitions (see prior-sums.ts). */
+    priors: (aggregateKey: string) => PooledAggregate | null;
   }) {
+    this.#priors = options.priors;
     this.#config = options.config;
     this.#codec = options.codec;
     this.#writers = options.writers;
@@ -129,7 +140,7 @@ export class EngineHandler implements PartitionHandler {
       this.#metrics.triggersIgnored.inc({ reason: 'erased' });
       return;
     }
-    const evidence = await this.#state.evidenceFor(trigger.recipientId, this.#decider.cohortZone(decisionTrigger), tx);
+    const evidence = await this.#state.evidenceFor(trigger.recipientId, this.#decider.cohortZone(decisionTrigger), tx, this.#priors);
     const decision = pureStep('the decision', () => this.#decider.decide(decisionTrigger, evidence));
     const { topics } = this.#config.common;
     const scheduled: ScheduledSend = {
@@ -195,6 +206,37 @@ export class EngineHandler implements PartitionHandler {
   async onOpen(store: PartitionStore): Promise<void> {
     this.#stores.set(store.partition, store);
     await this.#state.open(store);
+    // A partition new to this instance (or restarted) publishes every aggregate it holds once:
+    // the previous owner may have committed changes it had not published yet.
+    this.#unpublished.set(store.partition, { keys: new Set(await this.#state.aggregateKeys(store)), publishedAt: null });
+  }
+
+  /** Due when committed aggregates wait, STO_ENGINE_PRIORS_PUBLISH_SECONDS after the last publish. */
+  async nextWakeUp(store: PartitionStore): Promise<number | null> {
+    const pending = this.#unpublished.get(store.partition);
+    if (!pending || pending.keys.size === 0) return null;
+    return pending.publishedAt === null ? this.#clock() : pending.publishedAt + this.#config.priorsPublishMs;
+  }
+
+  /**
+   * Publishes the partition's changed aggregates as they are committed (the punctuation runs
+   * between batches, under the partition's lock): key `<partition>|<aggregate key>`, value the
+   * aggregate and the recipients it pools, a tombstone for one emptied by erasure.
+   */
+  async punctuate(context: PunctuationContext): Promise<{ retryAt?: number | null }> {
+    const { tx, emit, now } = context;
+    const pending = this.#unpublished.get(tx.partition);
+    if (!pending || pending.keys.size === 0) return {};
+    if (pending.publishedAt !== null && now < pending.publishedAt + this.#config.priorsPublishMs) return { retryAt: pending.publishedAt + this.#config.priorsPublishMs };
+    const topic = this.#config.common.topics.priors;
+    for (const [key, aggregate] of await this.#state.aggregates([...pending.keys].sort(), tx)) {
+      const value = aggregate === null ? null : encodePartialPrior(aggregate);
+      emit({ topic, message: { key: priorRecordKey(tx.partition, key), value } });
+      this.#metrics.priorsPublished.inc({ kind: value === null ? 'tombstone' : 'partial' });
+    }
+    pending.keys.clear();
+    pending.publishedAt = now;
+    return {};
   }
 
   beforeCommit(tx: StateTransaction): void {
@@ -207,13 +249,16 @@ export class EngineHandler implements PartitionHandler {
 
   onClose(partition: number): void {
     this.#state.close(partition);
+    this.#unpublished.delete(partition);
     this.#stores.delete(partition);
     this.#erasedKeys.delete(partition);
   }
 
   /** LevelDB deletes are tombstones until compaction: compact erased recipients' key ranges away. */
   afterCommit(partition: number): void {
-    this.#state.committed(partition);
+    const changed = this.#state.committed(partition);
+    const pending = this.#unpublished.get(partition);
+    if (pending) for (const key of changed) pending.keys.add(key);
     const keys = this.#erasedKeys.get(partition);
     this.#erasedKeys.delete(partition);
     const store = this.#stores.get(partition);

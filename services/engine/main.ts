@@ -11,6 +11,7 @@ import { PartitionedRunner } from '../shared/stream/partitioned-runner.ts';
 import { compileEngineConfig, type EngineConfig } from './config.ts';
 import { EngineHandler } from './engine-handler.ts';
 import { EngineMetrics } from './engine-metrics.ts';
+import { GlobalPriors } from './global-priors.ts';
 import { tunedLevelFactory } from '../shared/stream/partition-store.ts';
 
 /** The engine's composition root: config, logger, metrics, clients, stores, wiring, signals. */
@@ -43,7 +44,8 @@ async function main(config: Readonly<EngineConfig>): Promise<void> {
     clock,
     onPublished: (topic, code) => metrics.deadLetters.inc({ topic, code }),
   });
-  const handler = new EngineHandler({ config, codec, writers, metrics, logger });
+  const priors = new GlobalPriors({ config, kafka, logger, registry, metrics });
+  const handler = new EngineHandler({ config, codec, writers, metrics, logger, priors: priors.get });
   const runner = new PartitionedRunner({
     kafka,
     producer,
@@ -70,6 +72,7 @@ async function main(config: Readonly<EngineConfig>): Promise<void> {
   const stop = () =>
     (stopping ??= (async () => {
       await runner.stop();
+      await priors.stop();
       await producer.disconnect();
       await admin.stop();
       logger.info('engine stopped');
@@ -77,6 +80,9 @@ async function main(config: Readonly<EngineConfig>): Promise<void> {
   installSignalHandlers(stop, logger);
 
   await producer.connect();
+  // The priors of every partition are read before the first decision.
+  admin.waitingFor('priors topic');
+  await priors.start();
   await runner.start();
   logger.info({ adminPort, instanceId: config.instanceId, groupId: config.groupId }, 'engine started');
 }

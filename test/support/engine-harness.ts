@@ -8,6 +8,8 @@ import { Registry } from 'prom-client';
 import { compileEngineConfig, type EngineConfig } from '../../services/engine/config.ts';
 import { EngineHandler } from '../../services/engine/engine-handler.ts';
 import { EngineMetrics } from '../../services/engine/engine-metrics.ts';
+import { decodePartialPrior, PriorSums } from '../../services/engine/prior-sums.ts';
+import { aggregateParams } from '../../services/engine/recipient-state.ts';
 import { deadLetterTopic } from '../../services/shared/config/common-config.ts';
 import type { DeadLetter } from '../../services/shared/contracts/record-types.ts';
 import { SchemaCodec, type Writer } from '../../services/shared/contracts/schema-codec.ts';
@@ -68,9 +70,15 @@ export class EngineHarness {
   readonly #cache = new CleanCache(10_000);
   readonly #writers: Map<ContractName, Writer>;
   readonly registry: FakeRegistry;
+  /** The priors as the engine reads them from the priors topic: here, what this partition published. */
+  readonly priors: PriorSums;
+  /** Priors records published so far (key, value or null), in order. */
+  readonly published: { key: string; value: Buffer | null }[] = [];
   #offset = 0;
+  #publishClock = 0;
 
-  private constructor(fields: { config: Readonly<EngineConfig>; codec: SchemaCodec; handler: EngineHandler; metrics: Registry; store: PartitionStore; writers: Map<ContractName, Writer>; registry: FakeRegistry }) {
+  private constructor(fields: { config: Readonly<EngineConfig>; codec: SchemaCodec; handler: EngineHandler; metrics: Registry; store: PartitionStore; writers: Map<ContractName, Writer>; registry: FakeRegistry; priors: PriorSums }) {
+    this.priors = fields.priors;
     this.config = fields.config;
     this.codec = fields.codec;
     this.handler = fields.handler;
@@ -97,7 +105,9 @@ export class EngineHarness {
     const writers = new Map<ContractName, Writer>();
     for (const [contract, topic] of subjects) writers.set(contract, await codec.writer(contract, valueSubject(topic)));
     const metrics = new Registry();
+    const priors = new PriorSums(aggregateParams(config));
     const handler = new EngineHandler({
+      priors: (key) => priors.get(key),
       config,
       codec,
       writers: { scheduled: writers.get('scheduled')!, ready: writers.get('ready')!, deadLetter: writers.get('deadLetter')! },
@@ -108,7 +118,9 @@ export class EngineHarness {
     const db = new MemoryLevel<string, Buffer>({ keyEncoding: 'utf8', valueEncoding: 'buffer' });
     const store = await PartitionStore.open({ baseDir: join(tmpdir(), 'sto-engine-harness'), partition: 0, factory: () => db as never });
     await handler.onOpen(store);
-    return new EngineHarness({ config, codec, handler, metrics, store, writers, registry });
+    const harness = new EngineHarness({ config, codec, handler, metrics, store, writers, registry, priors });
+    await harness.publishPriors();
+    return harness;
   }
 
   /** Framed Avro bytes of `value` under our own registered schema of `contract`. */
@@ -147,7 +159,23 @@ export class EngineHarness {
     await this.store.commit({ puts: tx.dirty, offsets: {} });
     tx.settle();
     this.handler.afterCommit(0);
+    await this.publishPriors();
     return { outputs, deadLettered };
+  }
+
+  /** Runs the handler's priors publication (its punctuation) now and reads what it published back. */
+  async publishPriors(): Promise<void> {
+    this.#publishClock += this.config.priorsPublishMs;
+    const tx = new StateTransaction(this.store, this.#cache);
+    const records: OutgoingRecord[] = [];
+    await this.handler.punctuate({ tx, emit: (record) => records.push(record), now: this.#publishClock, quarantine: () => undefined });
+    tx.settle();
+    for (const { message } of records) {
+      const key = String(message.key);
+      const value = (message.value as Buffer | null) ?? null;
+      this.published.push({ key, value });
+      this.priors.setRecord(key, value === null ? null : decodePartialPrior(value));
+    }
   }
 
   async decodeDeadLetter(output: OutgoingRecord): Promise<DeadLetter> {

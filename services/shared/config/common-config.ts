@@ -49,6 +49,8 @@ export interface TopicsConfig {
   ready: string;
   engineChangelog: string;
   delayChangelog: string;
+  /** The engine's partial priors (aggregates per partition), read whole by every engine instance. */
+  priors: string;
 }
 
 export interface CommonConfig {
@@ -75,6 +77,7 @@ export const DEFAULT_TOPICS: Readonly<TopicsConfig> = Object.freeze({
   ready: 'sto.sends.ready.v1',
   engineChangelog: 'sto.engine.profiles.changelog.v1',
   delayChangelog: 'sto.delay.pending.changelog.v1',
+  priors: 'sto.engine.priors.v1',
 });
 
 /** Environment variable of each topic name. */
@@ -86,6 +89,7 @@ export const TOPIC_VARIABLES: Readonly<Record<keyof TopicsConfig, string>> = Obj
   ready: 'STO_TOPIC_READY',
   engineChangelog: 'STO_TOPIC_ENGINE_CHANGELOG',
   delayChangelog: 'STO_TOPIC_DELAY_CHANGELOG',
+  priors: 'STO_TOPIC_PRIORS',
 });
 
 /** Every topic name with a suffix: a separate set for one test, benchmark or demo run. */

@@ -1,5 +1,6 @@
 import type { Kafka } from 'kafkajs';
 import type { Registry } from 'prom-client';
+import { ErrorCode, errorMessage, StoError } from '../shared/errors.ts';
 import type { Logger } from '../shared/logger.ts';
 import { GlobalTable } from '../shared/stream/global-table.ts';
 import type { EngineConfig } from './config.ts';
@@ -16,10 +17,12 @@ export class GlobalPriors {
   readonly sums: PriorSums;
   readonly #table: GlobalTable<PooledAggregate>;
   readonly #metrics: EngineMetrics;
+  readonly #topic: string;
 
   constructor(options: { config: Readonly<EngineConfig>; kafka: Kafka; logger: Logger; registry: Registry; metrics: EngineMetrics }) {
     this.sums = new PriorSums(aggregateParams(options.config));
     this.#metrics = options.metrics;
+    this.#topic = options.config.common.topics.priors;
     this.#table = new GlobalTable<PooledAggregate>({
       name: 'priors',
       topic: options.config.common.topics.priors,
@@ -38,7 +41,15 @@ export class GlobalPriors {
   readonly get = (aggregateKey: string): PooledAggregate | null => this.sums.get(aggregateKey);
 
   async start(): Promise<void> {
-    await this.#table.start();
+    try {
+      await this.#table.start();
+    } catch (error) {
+      throw new StoError(
+        ErrorCode.DEPENDENCY_UNREACHABLE,
+        `the priors topic ${this.#topic} (STO_TOPIC_PRIORS) could not be read to its end: ${errorMessage(error)}; it is created by the bootstrap step (npm run bootstrap)`,
+        { cause: error, retriable: false },
+      );
+    }
     // Records read while loading did not call onChange; setting one twice is harmless.
     for (const [key, value] of this.#table.entries()) this.#apply(key, value);
   }

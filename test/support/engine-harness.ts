@@ -140,6 +140,12 @@ export class EngineHarness {
     await this.store.commit({ puts: new Map([[key, value]]), offsets: {} });
   }
 
+  /** Deletes store keys behind the handler's back (as an older engine version left the store), cache included. */
+  async deleteRaw(keys: string[]): Promise<void> {
+    await this.store.commit({ puts: new Map(keys.map((key) => [key, null])), offsets: {} });
+    for (const key of keys) this.#cache.remember(key, null);
+  }
+
   /** Handles records of one topic as one fetched batch and commits it. */
   async handle(topic: string, records: { key: string; value: Buffer; timestamp?: number }[]): Promise<HandledBatch> {
     const tx = new StateTransaction(this.store, this.#cache);

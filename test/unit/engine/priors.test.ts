@@ -113,6 +113,18 @@ describe('priors and k-anonymity', () => {
     expect(harness.published.filter(({ value }) => value === null).map(({ key }) => key)).toEqual([priorRecordKey(0, ENGINE_KEYS.cohort('America/New_York'))]);
   });
 
+  it('rebuilds the recipient counts of a store written before they were kept, from its recipient records', async () => {
+    const harness = await EngineHarness.create();
+    await feed(harness, berliners(0, 3));
+    // The store as an older engine left it: aggregates, no counts.
+    await harness.deleteRaw([ENGINE_KEYS.recipients(BERLIN), ENGINE_KEYS.recipients(ENGINE_KEYS.global)]);
+    harness.handler.onClose(0);
+    await harness.handler.onOpen(harness.store);
+    await feed(harness, berliners(3, 4));
+    expect(harness.priors.get(BERLIN)?.recipients).toBe(4);
+    expect(harness.priors.get(ENGINE_KEYS.global)?.recipients).toBe(4);
+  });
+
   it('sums partials of every partition in partition order, and forgets a partition on its tombstone', () => {
     const params = aggregateParams({ halfLifeDays: 365 });
     const partial = (hour: number, events: number): Profile => {

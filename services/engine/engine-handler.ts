@@ -34,8 +34,11 @@ export class EngineHandler implements PartitionHandler, Punctuator {
   readonly #quarantined: CorruptValue[] = [];
   /** The priors summed over every partition (read from the priors topic): decisions use these. */
   readonly #priors: (aggregateKey: string) => PooledAggregate | null;
-  /** Per owned partition: aggregate keys committed since they were last published, and when that was. */
-  readonly #unpublished = new Map<number, { keys: Set<string>; publishedAt: number | null }>();
+  /**
+   * Per owned partition: aggregate keys committed since they were last published, when that was,
+   * and what the punctuation in progress emitted (it counts as published once its commit succeeded).
+   */
+  readonly #unpublished = new Map<number, { keys: Set<string>; publishedAt: number | null; emitting: { keys: string[]; at: number; tombstones: number } | null }>();
   /** Publishes the partitions' partial aggregates, from the partition's own commit path. */
   readonly punctuator: Punctuator = this;
 
@@ -208,7 +211,7 @@ export class EngineHandler implements PartitionHandler, Punctuator {
     await this.#state.open(store);
     // A partition new to this instance (or restarted) publishes every aggregate it holds once:
     // the previous owner may have committed changes it had not published yet.
-    this.#unpublished.set(store.partition, { keys: new Set(await this.#state.aggregateKeys(store)), publishedAt: null });
+    this.#unpublished.set(store.partition, { keys: new Set(await this.#state.aggregateKeys(store)), publishedAt: null, emitting: null });
   }
 
   /** Due when committed aggregates wait, STO_ENGINE_PRIORS_PUBLISH_SECONDS after the last publish. */
@@ -229,13 +232,15 @@ export class EngineHandler implements PartitionHandler, Punctuator {
     if (!pending || pending.keys.size === 0) return {};
     if (pending.publishedAt !== null && now < pending.publishedAt + this.#config.priorsPublishMs) return { retryAt: pending.publishedAt + this.#config.priorsPublishMs };
     const topic = this.#config.common.topics.priors;
-    for (const [key, aggregate] of await this.#state.aggregates([...pending.keys].sort(), tx)) {
+    const keys = [...pending.keys].sort();
+    let tombstones = 0;
+    for (const [key, aggregate] of await this.#state.aggregates(keys, tx)) {
       const value = aggregate === null ? null : encodePartialPrior(aggregate);
+      if (value === null) tombstones++;
       emit({ topic, message: { key: priorRecordKey(tx.partition, key), value } });
-      this.#metrics.priorsPublished.inc({ kind: value === null ? 'tombstone' : 'partial' });
     }
-    pending.keys.clear();
-    pending.publishedAt = now;
+    // Published once the pass commits (its outputs acknowledged); a failed pass leaves them pending.
+    pending.emitting = { keys, at: now, tombstones };
     return {};
   }
 
@@ -245,6 +250,8 @@ export class EngineHandler implements PartitionHandler, Punctuator {
 
   onAbort(partition: number): void {
     this.#state.forget(partition);
+    const pending = this.#unpublished.get(partition);
+    if (pending) pending.emitting = null;
   }
 
   onClose(partition: number): void {
@@ -258,6 +265,14 @@ export class EngineHandler implements PartitionHandler, Punctuator {
   afterCommit(partition: number): void {
     const changed = this.#state.committed(partition);
     const pending = this.#unpublished.get(partition);
+    if (pending?.emitting) {
+      for (const key of pending.emitting.keys) pending.keys.delete(key);
+      const { keys, tombstones } = pending.emitting;
+      if (keys.length > tombstones) this.#metrics.priorsPublished.inc({ kind: 'partial' }, keys.length - tombstones);
+      if (tombstones > 0) this.#metrics.priorsPublished.inc({ kind: 'tombstone' }, tombstones);
+      pending.publishedAt = pending.emitting.at;
+      pending.emitting = null;
+    }
     if (pending) for (const key of changed) pending.keys.add(key);
     const keys = this.#erasedKeys.get(partition);
     this.#erasedKeys.delete(partition);

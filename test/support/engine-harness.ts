@@ -74,6 +74,8 @@ export class EngineHarness {
   readonly priors: PriorSums;
   /** Priors records published so far (key, value or null), in order. */
   readonly published: { key: string; value: Buffer | null }[] = [];
+  /** Publish the priors after every handled batch, as the engine's punctuation does when due. */
+  autoPublish = true;
   #offset = 0;
   #publishClock = 0;
 
@@ -165,17 +167,25 @@ export class EngineHarness {
     await this.store.commit({ puts: tx.dirty, offsets: {} });
     tx.settle();
     this.handler.afterCommit(0);
-    await this.publishPriors();
+    if (this.autoPublish) await this.publishPriors();
     return { outputs, deadLettered };
   }
 
-  /** Runs the handler's priors publication (its punctuation) now and reads what it published back. */
-  async publishPriors(): Promise<void> {
+  /**
+   * Runs the handler's priors publication (its punctuation) now and reads what it published back;
+   * with `commits: false`, the pass fails to commit (as when the broker refuses its outputs).
+   */
+  async publishPriors(options: { commits?: boolean } = {}): Promise<void> {
     this.#publishClock += this.config.priorsPublishMs;
     const tx = new StateTransaction(this.store, this.#cache);
     const records: OutgoingRecord[] = [];
     await this.handler.punctuate({ tx, emit: (record) => records.push(record), now: this.#publishClock, quarantine: () => undefined });
     tx.settle();
+    if (options.commits === false) {
+      this.handler.onAbort(0);
+      return;
+    }
+    if (records.length > 0) this.handler.afterCommit(0);
     for (const { message } of records) {
       const key = String(message.key);
       const value = (message.value as Buffer | null) ?? null;

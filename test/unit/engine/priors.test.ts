@@ -113,6 +113,20 @@ describe('priors and k-anonymity', () => {
     expect(harness.published.filter(({ value }) => value === null).map(({ key }) => key)).toEqual([priorRecordKey(0, ENGINE_KEYS.cohort('America/New_York'))]);
   });
 
+  it('publishes again what a pass that failed to commit emitted, and nothing when nothing changed', async () => {
+    const harness = await EngineHarness.create();
+    harness.autoPublish = false;
+    await feed(harness, berliners(0, 2));
+    await harness.publishPriors({ commits: false });
+    expect(harness.published).toEqual([]);
+    await harness.publishPriors();
+    expect(harness.published.map(({ key }) => key).sort()).toEqual([priorRecordKey(0, ENGINE_KEYS.global), priorRecordKey(0, BERLIN)]);
+    expect(harness.priors.get(BERLIN)?.recipients).toBe(2);
+    await harness.publishPriors();
+    expect(harness.published).toHaveLength(2);
+    expect(await harness.metric('sto_engine_priors_published_total', { kind: 'partial' })).toBe(2);
+  });
+
   it('rebuilds the recipient counts of a store written before they were kept, from its recipient records', async () => {
     const harness = await EngineHarness.create();
     await feed(harness, berliners(0, 3));

@@ -145,6 +145,9 @@ export class EngineHandler implements PartitionHandler, Punctuator {
     }
     const evidence = await this.#state.evidenceFor(trigger.recipientId, this.#decider.cohortZone(decisionTrigger), tx, this.#priors);
     const decision = pureStep('the decision', () => this.#decider.decide(decisionTrigger, evidence));
+    const k = this.#config.priorMinRecipients;
+    if (evidence.cohort !== null && evidence.cohort.recipients < k) this.#metrics.priorsWithheld.inc({ level: 'cohort' });
+    if (evidence.global !== null && evidence.global.recipients < k) this.#metrics.priorsWithheld.inc({ level: 'population' });
     const { topics } = this.#config.common;
     const scheduled: ScheduledSend = {
       scheduleId: decision.scheduleId,

@@ -13,12 +13,19 @@ export class EngineMetrics {
   readonly deadLetters: Counter<'topic' | 'code'>;
   readonly priorsPublished: Counter<'kind'>;
   readonly populationPrior: Gauge<'measure'>;
+  readonly priorsWithheld: Counter<'level'>;
 
   constructor(registry: Registry) {
     this.priorsPublished = new Counter({
       name: 'sto_engine_priors_published_total',
       help: 'Partial aggregates this instance published to the priors topic (kind: partial, or tombstone for one emptied by erasure).',
       labelNames: ['kind'],
+      registers: [registry],
+    });
+    this.priorsWithheld = new Counter({
+      name: 'sto_engine_priors_withheld_total',
+      help: 'Decisions whose cohort or population prior (level) existed but pooled fewer than STO_ENGINE_PRIOR_MIN_RECIPIENTS recipients, so it was not used.',
+      labelNames: ['level'],
       registers: [registry],
     });
     this.populationPrior = new Gauge({

@@ -60,6 +60,8 @@ describe('priors and k-anonymity', () => {
     // What the newcomer is shown is exactly what they would be shown with nobody else around.
     expect(below.topSlots).toEqual(withoutPriors.topSlots);
     expect(below.evidence).toEqual(withoutPriors.evidence);
+    expect(await harness.metric('sto_engine_priors_withheld_total', { level: 'cohort' })).toBe(1);
+    expect(await harness.metric('sto_engine_priors_withheld_total', { level: 'population' })).toBe(1);
 
     await feed(harness, berliners(19, 20));
     expect(harness.priors.get(BERLIN)?.recipients).toBe(20);

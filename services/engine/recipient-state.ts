@@ -96,8 +96,8 @@ export class RecipientState {
   /** Aggregates kept decoded per partition (they change with every event); written back per batch. */
   readonly #aggregates = new Map<number, Map<string, AggregateEntry>>();
   /**
-   * Per partition, the aggregate keys written by the last flush, until the commit; then handed
-   * to `onAggregatesCommitted` (the priors publisher), so what leaves is committed state.
+   * Per partition, the aggregate keys written by the last flush, until the commit; then returned
+   * by `committed` (to the priors publisher), so what is published is committed state.
    */
   readonly #flushed = new Map<number, Set<string>>();
   /**
@@ -358,8 +358,7 @@ export class RecipientState {
     }
     const erasedAt = await this.erasedAt(event.recipientId, recordTimestamp, tx);
     if (erasedAt !== null && event.occurredAt <= erasedAt) return { outcome: 'erased', signal: label };
-    const stored = await this.#loadRecipient(event.recipientId, tx);
-    const record = stored ?? { profile: emptyProfile(), ...newRecipientRecord() };
+    const record = (await this.#loadRecipient(event.recipientId, tx)) ?? { profile: emptyProfile(), ...newRecipientRecord() };
     const { profile, recent } = record;
     let zone = profile.timeZone ?? this.#config.defaultTimeZone;
     if (event.timeZone) {

@@ -10,7 +10,7 @@ import type { PunctuationContext, Punctuator } from '../shared/stream/partition-
 import type { StateTransaction } from '../shared/stream/state-transaction.ts';
 import type { EngineConfig } from './config.ts';
 import type { EngineMetrics } from './engine-metrics.ts';
-import { encodePartialPrior, priorRecordKey } from './prior-sums.ts';
+import { digestOf, encodePartialPrior, priorRecordKey } from './prior-sums.ts';
 import { ENGINE_KEYS, RecipientState, storeKeyKind, type CorruptValue, type PooledAggregate } from './recipient-state.ts';
 import { SendTimeDecider, toDecisionTrigger } from './send-time-decider.ts';
 
@@ -34,11 +34,13 @@ export class EngineHandler implements PartitionHandler, Punctuator {
   readonly #quarantined: CorruptValue[] = [];
   /** The priors summed over every partition (read from the priors topic): decisions use these. */
   readonly #priors: (aggregateKey: string) => PooledAggregate | null;
+  /** The digest of the value the priors topic holds for a record key, as this instance read it. */
+  readonly #publishedDigest: (recordKey: string) => string | undefined;
   /**
    * Per owned partition: aggregate keys committed since they were last published, when that was,
    * and what the punctuation in progress emitted (it counts as published once its commit succeeded).
    */
-  readonly #unpublished = new Map<number, { keys: Set<string>; publishedAt: number | null; emitting: { keys: string[]; at: number; tombstones: number } | null }>();
+  readonly #unpublished = new Map<number, { keys: Set<string>; publishedAt: number | null; emitting: { keys: string[]; at: number; partials: number; tombstones: number } | null }>();
   /** Publishes the partitions' partial aggregates, from the partition's own commit path. */
   readonly punctuator: Punctuator = this;
 
@@ -51,8 +53,11 @@ export class EngineHandler implements PartitionHandler, Punctuator {
     clock?: () => number;
     /** The cohort and population priors summed over all partitions (see prior-sums.ts). */
     priors: (aggregateKey: string) => PooledAggregate | null;
+    /** What the priors topic holds per record key (digestOf its value), to skip republishing it on open. */
+    publishedDigest?: (recordKey: string) => string | undefined;
   }) {
     this.#priors = options.priors;
+    this.#publishedDigest = options.publishedDigest ?? (() => undefined);
     this.#config = options.config;
     this.#codec = options.codec;
     this.#writers = options.writers;
@@ -236,15 +241,35 @@ export class EngineHandler implements PartitionHandler, Punctuator {
     if (pending.publishedAt !== null && now < pending.publishedAt + this.#config.priorsPublishMs) return { retryAt: pending.publishedAt + this.#config.priorsPublishMs };
     const topic = this.#config.common.topics.priors;
     const keys = [...pending.keys].sort();
+    const opening = pending.publishedAt === null;
+    let partials = 0;
     let tombstones = 0;
     for (const [key, aggregate] of await this.#state.aggregates(keys, tx)) {
+      const recordKey = priorRecordKey(tx.partition, key);
       const value = aggregate === null ? null : encodePartialPrior(aggregate);
+      // The first publication after the partition opened sends only what the topic lacks: most of
+      // what a restarted or moved partition holds is there already, as its previous owner left it.
+      if (opening && this.#publishedDigest(recordKey) === (value === null ? undefined : digestOf(value))) continue;
       if (value === null) tombstones++;
-      emit({ topic, message: { key: priorRecordKey(tx.partition, key), value } });
+      else partials++;
+      emit({ topic, message: { key: recordKey, value } });
     }
     // Published once the pass commits (its outputs acknowledged); a failed pass leaves them pending.
-    pending.emitting = { keys, at: now, tombstones };
+    pending.emitting = { keys, at: now, partials, tombstones };
+    // Nothing emitted, nothing for the runner to commit (and no afterCommit): done now.
+    if (partials + tombstones === 0) this.#published(pending);
     return {};
+  }
+
+  /** The punctuation's records are out: its keys are published (unless they changed since). */
+  #published(pending: { keys: Set<string>; publishedAt: number | null; emitting: { keys: string[]; at: number; partials: number; tombstones: number } | null }): void {
+    if (!pending.emitting) return;
+    const { keys, at, partials, tombstones } = pending.emitting;
+    for (const key of keys) pending.keys.delete(key);
+    if (partials > 0) this.#metrics.priorsPublished.inc({ kind: 'partial' }, partials);
+    if (tombstones > 0) this.#metrics.priorsPublished.inc({ kind: 'tombstone' }, tombstones);
+    pending.publishedAt = at;
+    pending.emitting = null;
   }
 
   beforeCommit(tx: StateTransaction): void {
@@ -268,15 +293,10 @@ export class EngineHandler implements PartitionHandler, Punctuator {
   afterCommit(partition: number): void {
     const changed = this.#state.committed(partition);
     const pending = this.#unpublished.get(partition);
-    if (pending?.emitting) {
-      for (const key of pending.emitting.keys) pending.keys.delete(key);
-      const { keys, tombstones } = pending.emitting;
-      if (keys.length > tombstones) this.#metrics.priorsPublished.inc({ kind: 'partial' }, keys.length - tombstones);
-      if (tombstones > 0) this.#metrics.priorsPublished.inc({ kind: 'tombstone' }, tombstones);
-      pending.publishedAt = pending.emitting.at;
-      pending.emitting = null;
+    if (pending) {
+      this.#published(pending);
+      for (const key of changed) pending.keys.add(key);
     }
-    if (pending) for (const key of changed) pending.keys.add(key);
     const keys = this.#erasedKeys.get(partition);
     this.#erasedKeys.delete(partition);
     const store = this.#stores.get(partition);

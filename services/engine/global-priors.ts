@@ -5,7 +5,7 @@ import type { Logger } from '../shared/logger.ts';
 import { GlobalTable } from '../shared/stream/global-table.ts';
 import type { EngineConfig } from './config.ts';
 import type { EngineMetrics } from './engine-metrics.ts';
-import { decodePartialPrior, parsePriorRecordKey, PriorSums } from './prior-sums.ts';
+import { decodePartialPrior, digestOf, parsePriorRecordKey, PriorSums } from './prior-sums.ts';
 import { aggregateParams, ENGINE_KEYS, type PooledAggregate } from './recipient-state.ts';
 
 /**
@@ -15,7 +15,7 @@ import { aggregateParams, ENGINE_KEYS, type PooledAggregate } from './recipient-
  */
 export class GlobalPriors {
   readonly sums: PriorSums;
-  readonly #table: GlobalTable<PooledAggregate>;
+  readonly #table: GlobalTable<PooledAggregate & { digest: string }>;
   readonly #metrics: EngineMetrics;
   readonly #topic: string;
 
@@ -23,7 +23,7 @@ export class GlobalPriors {
     this.sums = new PriorSums(aggregateParams(options.config));
     this.#metrics = options.metrics;
     this.#topic = options.config.common.topics.priors;
-    this.#table = new GlobalTable<PooledAggregate>({
+    this.#table = new GlobalTable<PooledAggregate & { digest: string }>({
       name: 'priors',
       topic: options.config.common.topics.priors,
       kafka: options.kafka,
@@ -31,7 +31,7 @@ export class GlobalPriors {
       registry: options.registry,
       decode: (key, value) => {
         parsePriorRecordKey(key);
-        return decodePartialPrior(value);
+        return { ...decodePartialPrior(value), digest: digestOf(value) };
       },
       onChange: (key, value) => this.#apply(key, value),
     });
@@ -39,6 +39,9 @@ export class GlobalPriors {
 
   /** The aggregate summed over all partitions, with the recipients it pools. */
   readonly get = (aggregateKey: string): PooledAggregate | null => this.sums.get(aggregateKey);
+
+  /** The digest of the value the topic holds for a record key, as read so far. */
+  readonly publishedDigest = (recordKey: string): string | undefined => this.#table.get(recordKey)?.digest;
 
   async start(): Promise<void> {
     try {

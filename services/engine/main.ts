@@ -45,7 +45,7 @@ async function main(config: Readonly<EngineConfig>): Promise<void> {
     onPublished: (topic, code) => metrics.deadLetters.inc({ topic, code }),
   });
   const priors = new GlobalPriors({ config, kafka, logger, registry, metrics });
-  const handler = new EngineHandler({ config, codec, writers, metrics, logger, priors: priors.get });
+  const handler = new EngineHandler({ config, codec, writers, metrics, logger, priors: priors.get, publishedDigest: priors.publishedDigest });
   const runner = new PartitionedRunner({
     kafka,
     producer,

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { decodeProfile, emptyProfile, encodeProfile, mergeProfile, type DecayParams } from '../model/profile.ts';
 import type { PooledAggregate } from './recipient-state.ts';
 
@@ -29,6 +30,11 @@ export function encodePartialPrior(partial: PooledAggregate): Buffer {
   bytes.writeUInt32BE(partial.recipients, 1);
   bytes.set(profile, 5);
   return bytes;
+}
+
+/** A short digest of a published value: what an instance keeps to recognise a value already in the topic. */
+export function digestOf(bytes: Uint8Array): string {
+  return createHash('sha1').update(bytes).digest('base64');
 }
 
 export function decodePartialPrior(bytes: Buffer): PooledAggregate {

@@ -8,7 +8,7 @@ import { Registry } from 'prom-client';
 import { compileEngineConfig, type EngineConfig } from '../../services/engine/config.ts';
 import { EngineHandler } from '../../services/engine/engine-handler.ts';
 import { EngineMetrics } from '../../services/engine/engine-metrics.ts';
-import { decodePartialPrior, PriorSums } from '../../services/engine/prior-sums.ts';
+import { decodePartialPrior, digestOf, PriorSums } from '../../services/engine/prior-sums.ts';
 import { aggregateParams } from '../../services/engine/recipient-state.ts';
 import { deadLetterTopic } from '../../services/shared/config/common-config.ts';
 import type { DeadLetter } from '../../services/shared/contracts/record-types.ts';
@@ -74,13 +74,16 @@ export class EngineHarness {
   readonly priors: PriorSums;
   /** Priors records published so far (key, value or null), in order. */
   readonly published: { key: string; value: Buffer | null }[] = [];
+  /** The digest of the latest published value per key: the priors topic as the engine reads it. */
+  readonly topicDigests: Map<string, string>;
   /** Publish the priors after every handled batch, as the engine's punctuation does when due. */
   autoPublish = true;
   #offset = 0;
   #publishClock = 0;
 
-  private constructor(fields: { config: Readonly<EngineConfig>; codec: SchemaCodec; handler: EngineHandler; metrics: Registry; store: PartitionStore; writers: Map<ContractName, Writer>; registry: FakeRegistry; priors: PriorSums }) {
+  private constructor(fields: { config: Readonly<EngineConfig>; codec: SchemaCodec; handler: EngineHandler; metrics: Registry; store: PartitionStore; writers: Map<ContractName, Writer>; registry: FakeRegistry; priors: PriorSums; topicDigests: Map<string, string> }) {
     this.priors = fields.priors;
+    this.topicDigests = fields.topicDigests;
     this.config = fields.config;
     this.codec = fields.codec;
     this.handler = fields.handler;
@@ -108,8 +111,10 @@ export class EngineHarness {
     for (const [contract, topic] of subjects) writers.set(contract, await codec.writer(contract, valueSubject(topic)));
     const metrics = new Registry();
     const priors = new PriorSums(aggregateParams(config));
+    const topicDigests = new Map<string, string>();
     const handler = new EngineHandler({
       priors: (key) => priors.get(key),
+      publishedDigest: (key) => topicDigests.get(key),
       config,
       codec,
       writers: { scheduled: writers.get('scheduled')!, ready: writers.get('ready')!, deadLetter: writers.get('deadLetter')! },
@@ -120,7 +125,7 @@ export class EngineHarness {
     const db = new MemoryLevel<string, Buffer>({ keyEncoding: 'utf8', valueEncoding: 'buffer' });
     const store = await PartitionStore.open({ baseDir: join(tmpdir(), 'sto-engine-harness'), partition: 0, factory: () => db as never });
     await handler.onOpen(store);
-    const harness = new EngineHarness({ config, codec, handler, metrics, store, writers, registry, priors });
+    const harness = new EngineHarness({ config, codec, handler, metrics, store, writers, registry, priors, topicDigests });
     await harness.publishPriors();
     return harness;
   }
@@ -190,6 +195,8 @@ export class EngineHarness {
       const key = String(message.key);
       const value = (message.value as Buffer | null) ?? null;
       this.published.push({ key, value });
+      if (value === null) this.topicDigests.delete(key);
+      else this.topicDigests.set(key, digestOf(value));
       this.priors.setRecord(key, value === null ? null : decodePartialPrior(value));
     }
   }

@@ -145,7 +145,7 @@ describe('engine: priors pooled over every partition', () => {
     expect([...one.values()].some((seen) => seen.evidence.cohort > 0)).toBe(true);
   });
 
-  it('decides the same after a restart: the priors table is read again from the topic', async () => {
+  it('decides the same after a restart: the priors table is read again from the topic, nothing republished', async () => {
     expect(six).not.toBeNull();
     const { topics, stateDir, engine } = six!;
     await engine.stop();
@@ -162,5 +162,8 @@ describe('engine: priors pooled over every partition', () => {
       expect({ sendAt: again!.sendAt, reason: again!.reason, top: again!.top }).toEqual({ sendAt: first.sendAt, reason: first.reason, top: first.top });
       for (const level of ['individual', 'cohort', 'global'] as const) expect(again!.evidence[level]).toBeCloseTo(first.evidence[level], 6);
     }
+    // Nothing was published again (the topic held every partition's aggregates as they are): the
+    // priors these decisions used are the table read back at start-up.
+    expect(await restarted.metric('sto_engine_priors_published_total')).toBe(0);
   }, 300_000);
 });

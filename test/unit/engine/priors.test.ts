@@ -129,6 +129,25 @@ describe('priors and k-anonymity', () => {
     expect(await harness.metric('sto_engine_priors_published_total', { kind: 'partial' })).toBe(2);
   });
 
+  it('after the partition opens again, publishes only what the priors topic lacks', async () => {
+    const harness = await EngineHarness.create();
+    await feed(harness, berliners(0, 2));
+    expect(harness.published).toHaveLength(2);
+    harness.handler.onClose(0);
+    await harness.handler.onOpen(harness.store);
+    await harness.publishPriors();
+    expect(harness.published).toHaveLength(2);
+    // The topic lost the cohort's value (say it was never published before a crash): only it goes out.
+    harness.topicDigests.delete(priorRecordKey(0, BERLIN));
+    harness.handler.onClose(0);
+    await harness.handler.onOpen(harness.store);
+    await harness.publishPriors();
+    expect(harness.published.map(({ key }) => key).slice(2)).toEqual([priorRecordKey(0, BERLIN)]);
+    // Then changes are published as usual.
+    await feed(harness, berliners(2, 3));
+    expect(harness.published.map(({ key }) => key).slice(3).sort()).toEqual([priorRecordKey(0, ENGINE_KEYS.global), priorRecordKey(0, BERLIN)]);
+  });
+
   it('rebuilds the recipient counts of a store written before they were kept, from its recipient records', async () => {
     const harness = await EngineHarness.create();
     await feed(harness, berliners(0, 3));

@@ -31,6 +31,10 @@ export interface EngineConfig {
   erasureMarkerMs: number;
   /** A send not released by its window's end plus this grace expires (unless the trigger sets expiresAt). */
   expiryGraceMs: number;
+  /** A cohort or population prior is used only when it pools at least this many distinct recipients (k-anonymity). */
+  priorMinRecipients: number;
+  /** A changed aggregate's partial is published to the priors topic at most this often (per partition). */
+  priorsPublishMs: number;
 }
 
 export function compileEngineConfig(env: Env): Readonly<EngineConfig> {
@@ -65,6 +69,8 @@ export function compileEngineConfig(env: Env): Readonly<EngineConfig> {
     syncWrites: reader.boolean('STO_STATE_SYNC_WRITES', false),
     erasureMarkerMs: reader.integer('STO_ENGINE_ERASURE_MARKER_DAYS', 35, 1, 3_650) * DAY_MS,
     expiryGraceMs: reader.integer('STO_ENGINE_EXPIRY_GRACE_MINUTES', 720, 0, 30 * 24 * 60) * 60_000,
+    priorMinRecipients: reader.integer('STO_ENGINE_PRIOR_MIN_RECIPIENTS', 20, 1, 1_000_000),
+    priorsPublishMs: reader.number('STO_ENGINE_PRIORS_PUBLISH_SECONDS', 60, 0.1, 86_400) * 1_000,
   };
   return reader.done(config);
 }

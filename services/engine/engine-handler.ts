@@ -6,10 +6,12 @@ import { ErrorCode, InputError, pureStep } from '../shared/errors.ts';
 import type { Logger } from '../shared/logger.ts';
 import type { PartitionStore } from '../shared/stream/partition-store.ts';
 import type { OutgoingRecord, PartitionHandler } from '../shared/stream/partitioned-runner.ts';
+import type { PunctuationContext, Punctuator } from '../shared/stream/partition-handler.ts';
 import type { StateTransaction } from '../shared/stream/state-transaction.ts';
 import type { EngineConfig } from './config.ts';
 import type { EngineMetrics } from './engine-metrics.ts';
-import { ENGINE_KEYS, RecipientState, storeKeyKind, type CorruptValue } from './recipient-state.ts';
+import { digestOf, encodePartialPrior, priorRecordKey } from './prior-sums.ts';
+import { ENGINE_KEYS, RecipientState, storeKeyKind, type CorruptValue, type PooledAggregate } from './recipient-state.ts';
 import { SendTimeDecider, toDecisionTrigger } from './send-time-decider.ts';
 
 /**
@@ -17,7 +19,7 @@ import { SendTimeDecider, toDecisionTrigger } from './send-time-decider.ts';
  * the cohort/global aggregates; triggers are scored and decided; erasure removes a recipient.
  * All state goes through the runner's transaction, so it is committed atomically with offsets.
  */
-export class EngineHandler implements PartitionHandler {
+export class EngineHandler implements PartitionHandler, Punctuator {
   readonly #config: Readonly<EngineConfig>;
   readonly #codec: SchemaCodec;
   readonly #writers: { scheduled: Writer; ready: Writer; deadLetter: Writer };
@@ -30,6 +32,17 @@ export class EngineHandler implements PartitionHandler {
   readonly #stores = new Map<number, PartitionStore>();
   /** Corrupt stored values met while handling the current record, to dead-letter with it. */
   readonly #quarantined: CorruptValue[] = [];
+  /** The priors summed over every partition (read from the priors topic): decisions use these. */
+  readonly #priors: (aggregateKey: string) => PooledAggregate | null;
+  /** The digest of the value the priors topic holds for a record key, as this instance read it. */
+  readonly #publishedDigest: (recordKey: string) => string | undefined;
+  /**
+   * Per owned partition: aggregate keys committed since they were last published, when that was,
+   * and what the punctuation in progress emitted (it counts as published once its commit succeeded).
+   */
+  readonly #unpublished = new Map<number, { keys: Set<string>; publishedAt: number | null; emitting: { keys: string[]; at: number; partials: number; tombstones: number } | null }>();
+  /** Publishes the partitions' partial aggregates, from the partition's own commit path. */
+  readonly punctuator: Punctuator = this;
 
   constructor(options: {
     config: Readonly<EngineConfig>;
@@ -38,7 +51,13 @@ export class EngineHandler implements PartitionHandler {
     metrics: EngineMetrics;
     logger: Logger;
     clock?: () => number;
+    /** The cohort and population priors summed over all partitions (see prior-sums.ts). */
+    priors: (aggregateKey: string) => PooledAggregate | null;
+    /** What the priors topic holds per record key (digestOf its value), to skip republishing it on open. */
+    publishedDigest?: (recordKey: string) => string | undefined;
   }) {
+    this.#priors = options.priors;
+    this.#publishedDigest = options.publishedDigest ?? (() => undefined);
     this.#config = options.config;
     this.#codec = options.codec;
     this.#writers = options.writers;
@@ -129,8 +148,11 @@ export class EngineHandler implements PartitionHandler {
       this.#metrics.triggersIgnored.inc({ reason: 'erased' });
       return;
     }
-    const evidence = await this.#state.evidenceFor(trigger.recipientId, this.#decider.cohortZone(decisionTrigger), tx);
+    const evidence = await this.#state.evidenceFor(trigger.recipientId, this.#decider.cohortZone(decisionTrigger), tx, this.#priors);
     const decision = pureStep('the decision', () => this.#decider.decide(decisionTrigger, evidence));
+    const k = this.#config.priorMinRecipients;
+    if (evidence.cohort !== null && evidence.cohort.recipients < k) this.#metrics.priorsWithheld.inc({ level: 'cohort' });
+    if (evidence.global !== null && evidence.global.recipients < k) this.#metrics.priorsWithheld.inc({ level: 'population' });
     const { topics } = this.#config.common;
     const scheduled: ScheduledSend = {
       scheduleId: decision.scheduleId,
@@ -196,6 +218,59 @@ export class EngineHandler implements PartitionHandler {
   async onOpen(store: PartitionStore): Promise<void> {
     this.#stores.set(store.partition, store);
     await this.#state.open(store);
+    // A partition new to this instance (or restarted) publishes every aggregate it holds once:
+    // the previous owner may have committed changes it had not published yet.
+    this.#unpublished.set(store.partition, { keys: new Set(await this.#state.aggregateKeys(store)), publishedAt: null, emitting: null });
+  }
+
+  /** Due when committed aggregates wait, STO_ENGINE_PRIORS_PUBLISH_SECONDS after the last publish. */
+  async nextWakeUp(store: PartitionStore): Promise<number | null> {
+    const pending = this.#unpublished.get(store.partition);
+    if (!pending || pending.keys.size === 0) return null;
+    return pending.publishedAt === null ? this.#clock() : pending.publishedAt + this.#config.priorsPublishMs;
+  }
+
+  /**
+   * Publishes the partition's changed aggregates as they are committed (the punctuation runs
+   * between batches, under the partition's lock): key `<partition>|<aggregate key>`, value the
+   * aggregate and the recipients it pools, a tombstone for one emptied by erasure.
+   */
+  async punctuate(context: PunctuationContext): Promise<{ retryAt?: number | null }> {
+    const { tx, emit, now } = context;
+    const pending = this.#unpublished.get(tx.partition);
+    if (!pending || pending.keys.size === 0) return {};
+    if (pending.publishedAt !== null && now < pending.publishedAt + this.#config.priorsPublishMs) return { retryAt: pending.publishedAt + this.#config.priorsPublishMs };
+    const topic = this.#config.common.topics.priors;
+    const keys = [...pending.keys].sort();
+    const opening = pending.publishedAt === null;
+    let partials = 0;
+    let tombstones = 0;
+    for (const [key, aggregate] of await this.#state.aggregates(keys, tx)) {
+      const recordKey = priorRecordKey(tx.partition, key);
+      const value = aggregate === null ? null : encodePartialPrior(aggregate);
+      // The first publication after the partition opened sends only what the topic lacks: most of
+      // what a restarted or moved partition holds is there already, as its previous owner left it.
+      if (opening && this.#publishedDigest(recordKey) === (value === null ? undefined : digestOf(value))) continue;
+      if (value === null) tombstones++;
+      else partials++;
+      emit({ topic, message: { key: recordKey, value } });
+    }
+    // Published once the pass commits (its outputs acknowledged); a failed pass leaves them pending.
+    pending.emitting = { keys, at: now, partials, tombstones };
+    // Nothing emitted, nothing for the runner to commit (and no afterCommit): done now.
+    if (partials + tombstones === 0) this.#published(pending);
+    return {};
+  }
+
+  /** The punctuation's records are out: its keys are published (unless they changed since). */
+  #published(pending: { keys: Set<string>; publishedAt: number | null; emitting: { keys: string[]; at: number; partials: number; tombstones: number } | null }): void {
+    if (!pending.emitting) return;
+    const { keys, at, partials, tombstones } = pending.emitting;
+    for (const key of keys) pending.keys.delete(key);
+    if (partials > 0) this.#metrics.priorsPublished.inc({ kind: 'partial' }, partials);
+    if (tombstones > 0) this.#metrics.priorsPublished.inc({ kind: 'tombstone' }, tombstones);
+    pending.publishedAt = at;
+    pending.emitting = null;
   }
 
   beforeCommit(tx: StateTransaction): void {
@@ -204,17 +279,25 @@ export class EngineHandler implements PartitionHandler {
 
   onAbort(partition: number): void {
     this.#state.forget(partition);
+    const pending = this.#unpublished.get(partition);
+    if (pending) pending.emitting = null;
   }
 
   onClose(partition: number): void {
     this.#state.close(partition);
+    this.#unpublished.delete(partition);
     this.#stores.delete(partition);
     this.#erasedKeys.delete(partition);
   }
 
   /** LevelDB deletes are tombstones until compaction: compact erased recipients' key ranges away. */
   afterCommit(partition: number): void {
-    this.#state.committed(partition);
+    const changed = this.#state.committed(partition);
+    const pending = this.#unpublished.get(partition);
+    if (pending) {
+      this.#published(pending);
+      for (const key of changed) pending.keys.add(key);
+    }
     const keys = this.#erasedKeys.get(partition);
     this.#erasedKeys.delete(partition);
     const store = this.#stores.get(partition);

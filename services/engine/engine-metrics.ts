@@ -1,4 +1,4 @@
-import { Counter, Histogram, type Registry } from 'prom-client';
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 
 /** The engine's own metrics (the runner adds the stream and state metrics). No recipient ids in labels. */
 export class EngineMetrics {
@@ -11,8 +11,29 @@ export class EngineMetrics {
   readonly corruptState: Counter<'kind'>;
   readonly unknownSymbols: Counter<'contract' | 'field'>;
   readonly deadLetters: Counter<'topic' | 'code'>;
+  readonly priorsPublished: Counter<'kind'>;
+  readonly populationPrior: Gauge<'measure'>;
+  readonly priorsWithheld: Counter<'level'>;
 
   constructor(registry: Registry) {
+    this.priorsPublished = new Counter({
+      name: 'sto_engine_priors_published_total',
+      help: 'Partial aggregates this instance published to the priors topic (kind: partial, or tombstone for one emptied by erasure).',
+      labelNames: ['kind'],
+      registers: [registry],
+    });
+    this.priorsWithheld = new Counter({
+      name: 'sto_engine_priors_withheld_total',
+      help: 'Decisions whose cohort or population prior (level) existed but pooled fewer than STO_ENGINE_PRIOR_MIN_RECIPIENTS recipients, so it was not used.',
+      labelNames: ['level'],
+      registers: [registry],
+    });
+    this.populationPrior = new Gauge({
+      name: 'sto_engine_population_prior',
+      help: 'The population prior as this instance reads it from the priors topic, summed over all partitions: distinct recipients and events it pools (measure).',
+      labelNames: ['measure'],
+      registers: [registry],
+    });
     this.engagements = new Counter({
       name: 'sto_engine_engagement_events_total',
       help: 'Engagement events by outcome (applied, duplicate, too_old, too_new, ignored, erased, unknown_symbol) and signal.',

@@ -14,6 +14,7 @@ import { PartitionedRunner } from '../shared/stream/partitioned-runner.ts';
 import { compileEngineConfig, type EngineConfig } from './config.ts';
 import { EngineHandler } from './engine-handler.ts';
 import { EngineMetrics } from './engine-metrics.ts';
+import { GlobalPriors } from './global-priors.ts';
 import { tunedLevelFactory } from '../shared/stream/partition-store.ts';
 import { GroupRouting } from '../shared/stream/group-routing.ts';
 import { QueryApi } from './query-api.ts';
@@ -52,7 +53,8 @@ async function main(config: Readonly<EngineConfig>): Promise<void> {
     clock,
     onPublished: (topic, code) => metrics.deadLetters.inc({ topic, code }),
   });
-  const handler = new EngineHandler({ config, codec, writers, metrics, logger });
+  const priors = new GlobalPriors({ config, kafka, logger, registry, metrics });
+  const handler = new EngineHandler({ config, codec, writers, metrics, logger, priors: priors.get, publishedDigest: priors.publishedDigest });
   // Recipients are keyed (and partitioned) on the engagement topic; its partitions are the group's.
   const routing = new GroupRouting({ kafka, groupId: config.groupId, topic: topics.engagement, logger });
   const runner = new PartitionedRunner({
@@ -81,7 +83,7 @@ async function main(config: Readonly<EngineConfig>): Promise<void> {
   const queryApi = new QueryApi({
     instanceId: config.instanceId,
     adminUrl,
-    query: new RecipientQuery(config),
+    query: new RecipientQuery(config, priors.get),
     readPartition: (partition, read) => runner.readPartition(partition, read),
     routing,
     logger,
@@ -96,6 +98,7 @@ async function main(config: Readonly<EngineConfig>): Promise<void> {
     (stopping ??= (async () => {
       await runner.stop();
       await routing.stop();
+      await priors.stop();
       await producer.disconnect();
       await admin.stop();
       logger.info('engine stopped');
@@ -103,6 +106,9 @@ async function main(config: Readonly<EngineConfig>): Promise<void> {
   installSignalHandlers(stop, logger);
 
   await producer.connect();
+  // The priors of every partition are read before the first decision.
+  admin.waitingFor('priors topic');
+  await priors.start();
   await runner.start();
   logger.info({ adminPort, adminUrl, instanceId: config.instanceId, groupId: config.groupId }, 'engine started');
 }

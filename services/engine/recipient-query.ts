@@ -8,8 +8,8 @@ import { MODEL_VERSION, isThinHistory, scoreSlots } from '../model/score.ts';
 import { formatLocalIso } from '../model/time/local-iso.ts';
 import { localDateOf } from '../model/time/local-slot.ts';
 import type { EngineConfig } from './config.ts';
-import { RecipientState } from './recipient-state.ts';
-import { SendTimeDecider, toDecisionTrigger } from './send-time-decider.ts';
+import { RecipientState, type PooledAggregate } from './recipient-state.ts';
+import { SendTimeDecider, anonymousPriors, toDecisionTrigger } from './send-time-decider.ts';
 
 const WEEKDAYS = ['Monday', 'Tuesday', 'Wednesday', 'Thursday', 'Friday', 'Saturday', 'Sunday'] as const;
 const CHANNEL_NAMES: readonly Channel[] = CHANNELS;
@@ -168,8 +168,12 @@ function quietHoursParameter(value: string | null): QuietHours | null {
 export class RecipientQuery {
   readonly #config: Readonly<EngineConfig>;
 
-  constructor(config: Readonly<EngineConfig>) {
+  /** The priors summed over every partition, as decisions use them (the engine's GlobalPriors). */
+  readonly #priors: (aggregateKey: string) => PooledAggregate | null;
+
+  constructor(config: Readonly<EngineConfig>, priors: (aggregateKey: string) => PooledAggregate | null) {
     this.#config = config;
+    this.#priors = priors;
   }
 
   #reader(store: PartitionStore): { state: RecipientState; decider: SendTimeDecider; tx: StateTransaction } {
@@ -182,8 +186,10 @@ export class RecipientQuery {
   async profile(store: PartitionStore, recipientId: string, atMs: number): Promise<RecipientProfileView> {
     const { state, tx } = this.#reader(store);
     const erasedAtMs = await state.erasedAt(recipientId, atMs, tx);
-    const evidence = await state.evidenceFor(recipientId, null, tx);
+    const evidence = await state.evidenceFor(recipientId, null, tx, this.#priors);
     const { profile } = evidence;
+    // The priors a decision may use: none pooled from fewer than k recipients is used or shown.
+    const priors = anonymousPriors(evidence, this.#config.priorMinRecipients);
     const found = profile.events > 0;
     const heatmaps: RecipientProfileView['heatmaps'] = {};
     const scores: RecipientProfileView['scores'] = {};
@@ -195,7 +201,7 @@ export class RecipientQuery {
       }
       if (!found || !heatmaps[channel]) continue;
       for (const objective of OBJECTIVES) {
-        const scored = scoreSlots({ profile, cohort: evidence.cohort, global: evidence.global, channel: channel as ModelChannel, objective, atMs, params: state.params });
+        const scored = scoreSlots({ profile, cohort: priors.cohort, global: priors.global, channel: channel as ModelChannel, objective, atMs, params: state.params });
         (scores[channel] ??= {})[objective] = { grid: weekGrid(scored.scores), evidence: scored.evidence, ...bestTimes(scored.scores, scored.slotMass) };
       }
     }
@@ -223,7 +229,7 @@ export class RecipientQuery {
     if (erasedAt !== null && trigger.occurredAt <= erasedAt) {
       return { partition: store.partition, outcome: 'ignored', ignoredBecause: 'erased', trigger, decision: null, explanation: ['The recipient was erased after this trigger occurred: a real trigger would be ignored.'] };
     }
-    const evidence = await state.evidenceFor(trigger.recipientId, decider.cohortZone(decisionTrigger), tx);
+    const evidence = await state.evidenceFor(trigger.recipientId, decider.cohortZone(decisionTrigger), tx, this.#priors);
     const decision = decider.decide(decisionTrigger, evidence);
     const topSlots = decision.topSlots.map((slot) => ({ ...slot, localTime: formatLocalIso(slot.sendAtMs, decision.timeZone) }));
     return {

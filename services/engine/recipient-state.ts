@@ -16,14 +16,38 @@ export const ENGINE_KEYS = {
   recipient: (recipientId: string) => `r:${recipientId}`,
   global: 'a:global',
   cohort: (zone: string) => `a:zone:${zone}`,
+  /** How many distinct recipients an aggregate pools (a 4-byte count beside the aggregate). */
+  recipients: (aggregateKey: string) => `n:${aggregateKey}`,
 } as const;
+
+/** An aggregate with the number of distinct recipients it pools (k-anonymity is judged on it). */
+export interface PooledAggregate {
+  profile: Profile;
+  recipients: number;
+}
+
+export function encodeRecipientCount(recipients: number): Buffer {
+  const bytes = Buffer.alloc(4);
+  bytes.writeUInt32BE(recipients);
+  return bytes;
+}
+
+export function decodeRecipientCount(bytes: Buffer): number {
+  if (bytes.length !== 4) throw new RangeError(`a recipient count is 4 bytes, not ${bytes.length}`);
+  return bytes.readUInt32BE(0);
+}
 
 /** What a store key holds, for metrics (never the recipient id itself). */
 export function storeKeyKind(key: string): 'recipient' | 'aggregate' | 'erasure_marker' | 'other' {
   if (key.startsWith('r:')) return 'recipient';
-  if (key.startsWith('a:')) return 'aggregate';
+  if (key.startsWith('a:') || key.startsWith('n:')) return 'aggregate';
   if (key.startsWith('e:')) return 'erasure_marker';
   return 'other';
+}
+
+/** The decay of aggregates (their reference time on a day grid); sums of them across partitions use it too. */
+export function aggregateParams(config: Pick<EngineConfig, 'halfLifeDays'>): ModelParams {
+  return { ...DEFAULT_MODEL_PARAMS, halfLifeDays: config.halfLifeDays, refGranularityMs: 86_400_000 };
 }
 
 export type EngagementOutcome = 'applied' | 'duplicate' | 'too_old' | 'too_new' | 'ignored' | 'erased' | 'unknown_symbol';
@@ -47,10 +71,17 @@ export interface CorruptValue {
   reason: string;
 }
 
+/** What a decision reads: the recipient's own profile and the priors (pooled across all partitions). */
 export interface RecipientEvidence {
   profile: Profile;
-  cohort: Profile | null;
-  global: Profile | null;
+  cohort: PooledAggregate | null;
+  global: PooledAggregate | null;
+}
+
+interface AggregateEntry {
+  profile: Profile;
+  recipients: number;
+  dirty: boolean;
 }
 
 /**
@@ -60,9 +91,20 @@ export interface RecipientEvidence {
 export class RecipientState {
   readonly #config: Readonly<EngineConfig>;
   readonly params: ModelParams;
-  readonly #aggregateParams: ModelParams;
+  /** The aggregates' decay (a day's reference grid): also what sums of them across partitions use. */
+  readonly aggregateParams: ModelParams;
   /** Aggregates kept decoded per partition (they change with every event); written back per batch. */
-  readonly #aggregates = new Map<number, Map<string, { profile: Profile; dirty: boolean }>>();
+  readonly #aggregates = new Map<number, Map<string, AggregateEntry>>();
+  /**
+   * Per partition, the aggregate keys written by the last flush, until the commit; then returned
+   * by `committed` (to the priors publisher), so what is published is committed state.
+   */
+  readonly #flushed = new Map<number, Set<string>>();
+  /**
+   * Per partition whose store held aggregates without recipient counts (written before counts
+   * were kept): the counts rebuilt from the recipient records when it opened.
+   */
+  readonly #rebuiltCounts = new Map<number, Map<string, number>>();
   readonly #onCorrupt: (value: CorruptValue) => void;
   /**
    * Per opened partition, the erasure marker keys that may exist (a superset: added at once,
@@ -86,10 +128,10 @@ export class RecipientState {
         throw new StoError(ErrorCode.CORRUPT_STATE, value.reason);
       });
     this.params = { ...DEFAULT_MODEL_PARAMS, halfLifeDays: config.halfLifeDays };
-    this.#aggregateParams = { ...this.params, refGranularityMs: 86_400_000 };
+    this.aggregateParams = aggregateParams(config);
   }
 
-  async #aggregate(key: string, tx: StateTransaction): Promise<{ profile: Profile; dirty: boolean }> {
+  async #aggregate(key: string, tx: StateTransaction): Promise<AggregateEntry> {
     let partition = this.#aggregates.get(tx.partition);
     if (!partition) {
       partition = new Map();
@@ -99,7 +141,15 @@ export class RecipientState {
     if (!entry) {
       const stored = await this.#load(key, tx);
       // A quarantined aggregate restarts empty and is written back at the next flush.
-      entry = stored === 'corrupt' ? { profile: emptyProfile(), dirty: false } : { profile: stored ?? emptyProfile(), dirty: false };
+      const profile = stored === 'corrupt' || stored === null ? emptyProfile() : stored;
+      const countBytes = await tx.get(ENGINE_KEYS.recipients(key));
+      let recipients = countBytes ? this.#decodeOrQuarantine(ENGINE_KEYS.recipients(key), countBytes, decodeRecipientCount, tx) : null;
+      // A count lost (corrupt) or never written: the rebuilt one when the store had none, else 0
+      // (the aggregate then counts as pooling too few recipients until others join).
+      const rebuilt = this.#rebuiltCounts.get(tx.partition)?.get(key);
+      const dirty = (recipients === null || recipients === 'corrupt') && rebuilt !== undefined && profile.events > 0;
+      if (recipients === null || recipients === 'corrupt') recipients = dirty ? rebuilt! : 0;
+      entry = { profile, recipients: profile.events > 0 ? recipients : 0, dirty };
       partition.set(key, entry);
     }
     return entry;
@@ -107,19 +157,53 @@ export class RecipientState {
 
   /** Writes the changed aggregates into the transaction (once per batch, not per event). */
   flush(tx: StateTransaction): void {
+    let flushed = this.#flushed.get(tx.partition);
     for (const [key, entry] of this.#aggregates.get(tx.partition) ?? []) {
       if (!entry.dirty) continue;
       // An aggregate whose every contributor was erased is removed, not kept as an empty value.
-      if (entry.profile.events === 0) tx.delete(key);
-      else tx.put(key, Buffer.from(encodeProfile(entry.profile)));
+      if (entry.profile.events === 0) {
+        tx.delete(key);
+        tx.delete(ENGINE_KEYS.recipients(key));
+      } else {
+        tx.put(key, Buffer.from(encodeProfile(entry.profile)));
+        tx.put(ENGINE_KEYS.recipients(key), encodeRecipientCount(entry.recipients));
+      }
       entry.dirty = false;
+      if (!flushed) this.#flushed.set(tx.partition, (flushed = new Set()));
+      flushed.add(key);
     }
+  }
+
+  /**
+   * The aggregates a partition holds now (committed: call between batches), each with the number
+   * of recipients it pools; null for a key whose aggregate was emptied.
+   */
+  async aggregates(keys: Iterable<string>, tx: StateTransaction): Promise<Map<string, PooledAggregate | null>> {
+    const out = new Map<string, PooledAggregate | null>();
+    for (const key of keys) {
+      const entry = await this.#aggregate(key, tx);
+      out.set(key, entry.profile.events > 0 ? { profile: entry.profile, recipients: entry.recipients } : null);
+    }
+    return out;
+  }
+
+  /** The aggregate keys held decoded in memory for a partition (some not yet written to its store). */
+  cachedAggregateKeys(partition: number): string[] {
+    return [...(this.#aggregates.get(partition)?.keys() ?? [])];
+  }
+
+  /** Every aggregate key a partition's store holds (after open: to publish them all once). */
+  async aggregateKeys(store: PartitionStore): Promise<string[]> {
+    const keys: string[] = [];
+    for await (const [key] of store.entries({ gte: 'a:', lt: 'a;' })) keys.push(key);
+    return keys;
   }
 
   /** Forgets the decoded aggregates of a partition (batch failed, or partition closed). */
   forget(partition: number): void {
     this.#aggregates.delete(partition);
     this.#markersRemoved.delete(partition);
+    this.#flushed.delete(partition);
   }
 
   /** A partition's store was opened (after restore): learn which erasure markers it holds. */
@@ -127,19 +211,55 @@ export class RecipientState {
     const markers = new Set<string>();
     for await (const [key] of store.entries({ gte: 'e:', lt: 'e;' })) markers.add(key);
     this.#markers.set(store.partition, markers);
+    await this.#rebuildCounts(store);
   }
 
-  /** The partition's batch was committed: markers it deleted are gone for good. */
-  committed(partition: number): void {
+  /**
+   * A store written before recipient counts were kept has aggregates without counts: they are
+   * rebuilt once from the recipient records (each counts in its global aggregate and in every
+   * cohort it fed) and written with the aggregates at their next flush.
+   */
+  async #rebuildCounts(store: PartitionStore): Promise<void> {
+    this.#rebuiltCounts.delete(store.partition);
+    const counted = new Set<string>();
+    for await (const [key] of store.entries({ gte: 'n:', lt: 'n;' })) counted.add(key.slice(2));
+    let missing = false;
+    for (const key of await this.aggregateKeys(store)) if (!counted.has(key)) missing = true;
+    if (!missing) return;
+    const counts = new Map<string, number>();
+    const add = (key: string) => counts.set(key, (counts.get(key) ?? 0) + 1);
+    for await (const [, value] of store.entries({ gte: 'r:', lt: 'r;' })) {
+      let record: RecipientRecord;
+      try {
+        record = decodeRecipient(value);
+      } catch {
+        continue; // quarantined when its recipient is next read
+      }
+      if (record.profile.events === 0) continue;
+      add(ENGINE_KEYS.global);
+      for (const [zone] of this.#cohortContributions(record)) add(ENGINE_KEYS.cohort(zone));
+    }
+    this.#rebuiltCounts.set(store.partition, counts);
+  }
+
+  /**
+   * The partition's batch was committed: markers it deleted are gone for good; the aggregate keys
+   * it wrote are returned (committed now).
+   */
+  committed(partition: number): string[] {
+    const flushed = this.#flushed.get(partition);
+    this.#flushed.delete(partition);
     const removed = this.#markersRemoved.get(partition);
     this.#markersRemoved.delete(partition);
     const markers = this.#markers.get(partition);
     if (removed && markers) for (const key of removed) markers.delete(key);
+    return flushed ? [...flushed] : [];
   }
 
   close(partition: number): void {
     this.forget(partition);
     this.#markers.delete(partition);
+    this.#rebuiltCounts.delete(partition);
   }
 
   /**
@@ -252,26 +372,38 @@ export class RecipientState {
     const slot = pureStep('the local slot', () => localSlotOf(event.occurredAt, zone));
     const input = { slot: slot.hourOfWeek, channel: event.channel, signal, atMs: event.occurredAt, localDay: slot.localDay };
     const fed = this.#fedCohort(record);
+    // A recipient counts once in the population and once in each cohort they ever fed (a cohort
+    // fed before and fed again already counts them: its part is in `split`).
+    const newToPopulation = fed === null;
+    const newToCohort = fed !== zone && !(record.split?.has(zone) ?? false);
     if (fed !== null && fed !== zone) pureStep('the cohort bookkeeping', () => this.#switchCohort(record, fed, zone));
     const { firstOfDay } = pureStep('the counters update', () => applyEngagement(profile, input, this.params));
     record.cohort = zone;
     if (event.timeZone) profile.timeZone = zone;
     tx.put(ENGINE_KEYS.recipient(event.recipientId), encodeRecipient(record));
-    for (const key of [ENGINE_KEYS.cohort(zone), ENGINE_KEYS.global]) {
+    for (const [key, joins] of [
+      [ENGINE_KEYS.cohort(zone), newToCohort],
+      [ENGINE_KEYS.global, newToPopulation],
+    ] as const) {
       const aggregate = await this.#aggregate(key, tx);
-      applyEngagement(aggregate.profile, { ...input, firstOfDay }, this.#aggregateParams);
+      applyEngagement(aggregate.profile, { ...input, firstOfDay }, this.aggregateParams);
+      if (joins) aggregate.recipients += 1;
       aggregate.dirty = true;
     }
     return { outcome: 'applied', signal: label };
   }
 
-  async evidenceFor(recipientId: string, zone: string | null, tx: StateTransaction): Promise<RecipientEvidence> {
+  /**
+   * The recipient's evidence: their own profile, and the priors from `priors` (the aggregates
+   * summed over every partition, see prior-sums.ts), never this partition's own aggregates.
+   */
+  async evidenceFor(recipientId: string, zone: string | null, tx: StateTransaction, priors: (aggregateKey: string) => PooledAggregate | null): Promise<RecipientEvidence> {
     const profile = (await this.#loadRecipient(recipientId, tx))?.profile ?? emptyProfile();
     const cohortZone = zone ?? profile.timeZone;
     return {
       profile,
-      cohort: cohortZone ? (await this.#aggregate(ENGINE_KEYS.cohort(cohortZone), tx)).profile : null,
-      global: (await this.#aggregate(ENGINE_KEYS.global, tx)).profile,
+      cohort: cohortZone ? priors(ENGINE_KEYS.cohort(cohortZone)) : null,
+      global: priors(ENGINE_KEYS.global),
     };
   }
 
@@ -318,8 +450,10 @@ export class RecipientState {
     const recipientKey = ENGINE_KEYS.recipient(recipientId);
     const record = await this.#loadRecipient(recipientId, tx);
     if (record) {
+      // Only a recipient who fed aggregates counts in them (a record is written with its first event).
+      const counted = this.#fedCohort(record) !== null;
       for (const [zone, contribution] of this.#cohortContributions(record)) await this.#subtract(ENGINE_KEYS.cohort(zone), contribution, tx);
-      await this.#subtract(ENGINE_KEYS.global, record.profile, tx);
+      if (counted) await this.#subtract(ENGINE_KEYS.global, record.profile, tx);
     }
     tx.delete(recipientKey);
     const stamped = Number.isFinite(recordTimestamp);
@@ -337,11 +471,13 @@ export class RecipientState {
 
   async #subtract(key: string, contribution: Profile, tx: StateTransaction): Promise<void> {
     const aggregate = await this.#aggregate(key, tx);
-    mergeProfile(aggregate.profile, contribution, -1, this.#aggregateParams);
+    mergeProfile(aggregate.profile, contribution, -1, this.aggregateParams);
+    aggregate.recipients = Math.max(0, aggregate.recipients - 1);
     aggregate.dirty = true;
     // The last contributor gone: nothing of them stays behind as rounding left-overs.
     if (aggregate.profile.events === 0) {
       aggregate.profile = emptyProfile();
+      aggregate.recipients = 0;
       return;
     }
     // Aggregates and profiles round to the 16-bit log grid (0.07% steps) along different paths
@@ -350,7 +486,7 @@ export class RecipientState {
     // (about 1% after three weeks in a test). What is left below that share of what was taken
     // out is dropped; at most that share of others' evidence in the same cell goes with it.
     const removed = cloneProfile(contribution);
-    decayTo(removed, aggregate.profile.refMs, this.#aggregateParams);
+    decayTo(removed, aggregate.profile.refMs, this.aggregateParams);
     const days = Math.max(0, aggregate.profile.refMs - contribution.firstSeenMs) / 86_400_000;
     const residueShare = Math.min(RESIDUE_SHARE_MAX, RESIDUE_SHARE_BASE + RESIDUE_SHARE_PER_DAY * days);
     for (const [index, value] of removed.cells) {

@@ -5,6 +5,7 @@ import { compileDecisionConfig, type Decision, type DecisionConfig, type Decisio
 import { isThinHistory, MODEL_VERSION, scoreSlots, type ModelParams } from '../model/score.ts';
 import { resolveTimeZone } from '../model/time/time-zone.ts';
 import type { EngineConfig } from './config.ts';
+import type { Profile } from '../model/profile.ts';
 import type { RecipientEvidence } from './recipient-state.ts';
 
 /** The trigger fields that may read as UNKNOWN (a newer writer's symbol), for metrics. */
@@ -82,10 +83,11 @@ export class SendTimeDecider {
   }
 
   decide(trigger: DecisionTrigger, evidence: RecipientEvidence): Decision {
+    const { cohort, global } = anonymousPriors(evidence, this.#config.priorMinRecipients);
     const scored = scoreSlots({
       profile: evidence.profile,
-      cohort: evidence.cohort,
-      global: evidence.global,
+      cohort,
+      global,
       channel: trigger.channel,
       objective: trigger.objective,
       atMs: trigger.occurredAtMs,
@@ -106,4 +108,14 @@ export class SendTimeDecider {
     if (!outcome.ok) throw new RangeError(`${outcome.invalid.code}: ${outcome.invalid.message}`);
     return outcome.decision;
   }
+}
+
+/**
+ * The priors a decision may use (k-anonymity): a prior pooling fewer than `minRecipients`
+ * distinct recipients is dropped, so the model falls back a level (cohort to population,
+ * population to none) and neither the scores nor the evidence weights carry anything of it.
+ */
+export function anonymousPriors(evidence: RecipientEvidence, minRecipients: number): { cohort: Profile | null; global: Profile | null } {
+  const usable = (prior: RecipientEvidence['cohort']) => (prior !== null && prior.recipients >= minRecipients ? prior.profile : null);
+  return { cohort: usable(evidence.cohort), global: usable(evidence.global) };
 }

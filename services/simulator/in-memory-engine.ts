@@ -3,9 +3,11 @@ import { MemoryLevel } from 'memory-level';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { EngineConfig } from '../engine/config.ts';
-import { RecipientState, type EngagementOutcome } from '../engine/recipient-state.ts';
+import { PriorSums } from '../engine/prior-sums.ts';
+import { aggregateParams, RecipientState, type EngagementOutcome, type PooledAggregate } from '../engine/recipient-state.ts';
 import { SendTimeDecider, toDecisionTrigger } from '../engine/send-time-decider.ts';
 import type { Decision } from '../model/decision-types.ts';
+import { decodeProfile, encodeProfile, type Profile } from '../model/profile.ts';
 import type { EngagementEvent, SendTrigger } from '../shared/contracts/record-types.ts';
 import { PartitionStore } from '../shared/stream/partition-store.ts';
 import { CleanCache, StateTransaction } from '../shared/stream/state-transaction.ts';
@@ -33,8 +35,12 @@ export class InMemoryEngine {
   readonly #state: RecipientState;
   readonly #decider: SendTimeDecider;
   readonly #partitions: number;
+  /** The priors as every engine instance reads them once all partitions have published. */
+  readonly #priors: PriorSums;
+  #priorsStale = true;
 
   constructor(config: Readonly<EngineConfig>, partitions = 1) {
+    this.#priors = new PriorSums(aggregateParams(config));
     this.#state = new RecipientState(config);
     this.#decider = new SendTimeDecider(config, this.#state.params);
     this.#partitions = partitions;
@@ -95,6 +101,7 @@ export class InMemoryEngine {
   async applyEngagement(event: EngagementEvent, recordTimestamp: number): Promise<{ outcome: EngagementOutcome; signal: string }> {
     const tx = await this.#tx(partitionOf(event.recipientId, this.#partitions));
     const result = await this.#state.applyEngagement(event, recordTimestamp, tx);
+    if (result.outcome === 'applied') this.#priorsStale = true;
     await this.#commit(tx);
     return result;
   }
@@ -110,6 +117,29 @@ export class InMemoryEngine {
     const decisionTrigger = toDecisionTrigger(trigger);
     const invalid = this.#decider.validate(decisionTrigger);
     if (invalid) return invalid;
-    return this.#decider.decide(decisionTrigger, await this.#state.evidenceFor(trigger.recipientId, this.#decider.cohortZone(decisionTrigger), tx));
+    await this.#refreshPriors();
+    return this.#decider.decide(decisionTrigger, await this.#state.evidenceFor(trigger.recipientId, this.#decider.cohortZone(decisionTrigger), tx, (key) => this.#priors.get(key)));
   }
+
+  /** The priors as an engine instance reads them once every partition has published its aggregates. */
+  async priors(): Promise<(aggregateKey: string) => PooledAggregate | null> {
+    await this.#refreshPriors();
+    return (key) => this.#priors.get(key);
+  }
+
+  /** Every partition's aggregates as published (all of them, up to date), summed as the engine sums them. */
+  async #refreshPriors(): Promise<void> {
+    if (!this.#priorsStale) return;
+    for (const partition of [...this.#stores.keys()].sort((a, b) => a - b)) {
+      const tx = await this.#tx(partition);
+      const keys = new Set([...(await this.#state.aggregateKeys(tx.store)), ...this.#state.cachedAggregateKeys(partition)]);
+      for (const [key, aggregate] of await this.#state.aggregates(keys, tx)) this.#priors.set(partition, key, aggregate === null ? null : { profile: cloneOf(aggregate.profile), recipients: aggregate.recipients });
+    }
+    this.#priorsStale = false;
+  }
+}
+
+/** A copy: the state keeps changing its aggregates in place, a published partial does not change. */
+function cloneOf(profile: Profile): Profile {
+  return decodeProfile(encodeProfile(profile));
 }

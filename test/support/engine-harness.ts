@@ -8,6 +8,8 @@ import { Registry } from 'prom-client';
 import { compileEngineConfig, type EngineConfig } from '../../services/engine/config.ts';
 import { EngineHandler } from '../../services/engine/engine-handler.ts';
 import { EngineMetrics } from '../../services/engine/engine-metrics.ts';
+import { decodePartialPrior, digestOf, PriorSums } from '../../services/engine/prior-sums.ts';
+import { aggregateParams } from '../../services/engine/recipient-state.ts';
 import { deadLetterTopic } from '../../services/shared/config/common-config.ts';
 import type { DeadLetter } from '../../services/shared/contracts/record-types.ts';
 import { SchemaCodec, type Writer } from '../../services/shared/contracts/schema-codec.ts';
@@ -68,9 +70,20 @@ export class EngineHarness {
   readonly #cache = new CleanCache(10_000);
   readonly #writers: Map<ContractName, Writer>;
   readonly registry: FakeRegistry;
+  /** The priors as the engine reads them from the priors topic: here, what this partition published. */
+  readonly priors: PriorSums;
+  /** Priors records published so far (key, value or null), in order. */
+  readonly published: { key: string; value: Buffer | null }[] = [];
+  /** The digest of the latest published value per key: the priors topic as the engine reads it. */
+  readonly topicDigests: Map<string, string>;
+  /** Publish the priors after every handled batch, as the engine's punctuation does when due. */
+  autoPublish = true;
   #offset = 0;
+  #publishClock = 0;
 
-  private constructor(fields: { config: Readonly<EngineConfig>; codec: SchemaCodec; handler: EngineHandler; metrics: Registry; store: PartitionStore; writers: Map<ContractName, Writer>; registry: FakeRegistry }) {
+  private constructor(fields: { config: Readonly<EngineConfig>; codec: SchemaCodec; handler: EngineHandler; metrics: Registry; store: PartitionStore; writers: Map<ContractName, Writer>; registry: FakeRegistry; priors: PriorSums; topicDigests: Map<string, string> }) {
+    this.priors = fields.priors;
+    this.topicDigests = fields.topicDigests;
     this.config = fields.config;
     this.codec = fields.codec;
     this.handler = fields.handler;
@@ -97,7 +110,11 @@ export class EngineHarness {
     const writers = new Map<ContractName, Writer>();
     for (const [contract, topic] of subjects) writers.set(contract, await codec.writer(contract, valueSubject(topic)));
     const metrics = new Registry();
+    const priors = new PriorSums(aggregateParams(config));
+    const topicDigests = new Map<string, string>();
     const handler = new EngineHandler({
+      priors: (key) => priors.get(key),
+      publishedDigest: (key) => topicDigests.get(key),
       config,
       codec,
       writers: { scheduled: writers.get('scheduled')!, ready: writers.get('ready')!, deadLetter: writers.get('deadLetter')! },
@@ -108,7 +125,9 @@ export class EngineHarness {
     const db = new MemoryLevel<string, Buffer>({ keyEncoding: 'utf8', valueEncoding: 'buffer' });
     const store = await PartitionStore.open({ baseDir: join(tmpdir(), 'sto-engine-harness'), partition: 0, factory: () => db as never });
     await handler.onOpen(store);
-    return new EngineHarness({ config, codec, handler, metrics, store, writers, registry });
+    const harness = new EngineHarness({ config, codec, handler, metrics, store, writers, registry, priors, topicDigests });
+    await harness.publishPriors();
+    return harness;
   }
 
   /** Framed Avro bytes of `value` under our own registered schema of `contract`. */
@@ -126,6 +145,12 @@ export class EngineHarness {
   /** Writes raw bytes under a store key, as a restore of a changelog record would. */
   async putRaw(key: string, value: Buffer): Promise<void> {
     await this.store.commit({ puts: new Map([[key, value]]), offsets: {} });
+  }
+
+  /** Deletes store keys behind the handler's back (as an older engine version left the store), cache included. */
+  async deleteRaw(keys: string[]): Promise<void> {
+    await this.store.commit({ puts: new Map(keys.map((key) => [key, null])), offsets: {} });
+    for (const key of keys) this.#cache.remember(key, null);
   }
 
   /** Handles records of one topic as one fetched batch and commits it. */
@@ -147,7 +172,33 @@ export class EngineHarness {
     await this.store.commit({ puts: tx.dirty, offsets: {} });
     tx.settle();
     this.handler.afterCommit(0);
+    if (this.autoPublish) await this.publishPriors();
     return { outputs, deadLettered };
+  }
+
+  /**
+   * Runs the handler's priors publication (its punctuation) now and reads what it published back;
+   * with `commits: false`, the pass fails to commit (as when the broker refuses its outputs).
+   */
+  async publishPriors(options: { commits?: boolean } = {}): Promise<void> {
+    this.#publishClock += this.config.priorsPublishMs;
+    const tx = new StateTransaction(this.store, this.#cache);
+    const records: OutgoingRecord[] = [];
+    await this.handler.punctuate({ tx, emit: (record) => records.push(record), now: this.#publishClock, quarantine: () => undefined });
+    tx.settle();
+    if (options.commits === false) {
+      this.handler.onAbort(0);
+      return;
+    }
+    if (records.length > 0) this.handler.afterCommit(0);
+    for (const { message } of records) {
+      const key = String(message.key);
+      const value = (message.value as Buffer | null) ?? null;
+      this.published.push({ key, value });
+      if (value === null) this.topicDigests.delete(key);
+      else this.topicDigests.set(key, digestOf(value));
+      this.priors.setRecord(key, value === null ? null : decodePartialPrior(value));
+    }
   }
 
   async decodeDeadLetter(output: OutgoingRecord): Promise<DeadLetter> {

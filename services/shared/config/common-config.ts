@@ -50,6 +50,8 @@ export interface TopicsConfig {
   engineChangelog: string;
   delayChangelog: string;
   unreleased: string;
+  /** The engine's partial priors (aggregates per partition), read whole by every engine instance. */
+  priors: string;
 }
 
 export interface CommonConfig {
@@ -83,6 +85,7 @@ export const DEFAULT_TOPICS: Readonly<TopicsConfig> = Object.freeze({
   engineChangelog: 'sto.engine.profiles.changelog.v1',
   delayChangelog: 'sto.delay.pending.changelog.v1',
   unreleased: 'sto.sends.unreleased.v1',
+  priors: 'sto.engine.priors.v1',
 });
 
 /** Environment variable of each topic name. */
@@ -95,6 +98,7 @@ export const TOPIC_VARIABLES: Readonly<Record<keyof TopicsConfig, string>> = Obj
   engineChangelog: 'STO_TOPIC_ENGINE_CHANGELOG',
   delayChangelog: 'STO_TOPIC_DELAY_CHANGELOG',
   unreleased: 'STO_TOPIC_UNRELEASED',
+  priors: 'STO_TOPIC_PRIORS',
 });
 
 /** Every topic name with a suffix: a separate set for one test, benchmark or demo run. */

@@ -30,6 +30,8 @@ export function topicPlan(topics: TopicsConfig, partitions: number): TopicSpec[]
     { name: topics.unreleased, partitions, config: { 'retention.ms': String(30 * DAY_MS) }, contract: 'unreleased' },
     { name: topics.engineChangelog, partitions, config: compacted, contract: null },
     { name: topics.delayChangelog, partitions, config: compacted, contract: null },
+    // Read whole by every engine instance (a global table): one partition keeps it one ordered log.
+    { name: topics.priors, partitions: 1, config: compacted, contract: null },
   ];
   const deadLetters: TopicSpec[] = inputs.map((input) => ({
     name: deadLetterTopic(input.name),

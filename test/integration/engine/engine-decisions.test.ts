@@ -88,7 +88,8 @@ describe('engine: from engagement history and triggers to scheduled sends', () =
   beforeAll(async () => {
     await createTestTopics(topics, PARTITIONS);
     stateDir = await temporaryDir('engine');
-    env = { ...topicEnv(topics), ...engineEnv(topics, stateDir.path) };
+    // Priors published every second: decisions wait for them below (the oracle pools every partition at once).
+    env = { ...topicEnv(topics), ...engineEnv(topics, stateDir.path, { STO_ENGINE_PRIORS_PUBLISH_SECONDS: '1' }) };
     engine = new ChildService({ name: 'engine', entry: ChildService.entry('engine'), env, adminPort: await freePort(), logPath: `${stateDir.path}.log` });
     engine.start();
     await engine.waitReady(90_000);
@@ -110,6 +111,12 @@ describe('engine: from engagement history and triggers to scheduled sends', () =
     while ((await engine.metric('sto_stream_records_total', { topic: topics.engagement })) < events.length) {
       if (Date.now() > deadline) throw new Error('engine did not consume the history');
       await new Promise((resolve) => setTimeout(resolve, 500));
+    }
+    // Decisions read the priors every partition published: wait until the population prior read back holds every applied event.
+    const applied = await engine.metric('sto_engine_engagement_events_total', { outcome: 'applied' });
+    while ((await engine.metric('sto_engine_population_prior', { measure: 'events' })) !== applied) {
+      if (Date.now() > deadline) throw new Error(`the engine's population prior does not pool the ${applied} applied events`);
+      await new Promise((resolve) => setTimeout(resolve, 250));
     }
     const originals = new Set(events.map((event) => event.eventId)).size;
     expect(await engine.metric('sto_engine_engagement_events_total', { outcome: 'duplicate' })).toBe(events.length - originals);

@@ -132,7 +132,7 @@ describe('query API on three engine instances', () => {
     const oracle = new EngineOracle(config, PARTITIONS);
     for (const event of input) await oracle.applyEngagement(event, now);
     const stores = new Map((await oracle.stores()).map((store) => [store.partition, store]));
-    const query = new RecipientQuery(config);
+    const query = new RecipientQuery(config, await oracle.priors());
     const expected = new Map<string, unknown>();
     for (const id of recipients) {
       const profile = await query.profile(stores.get(partitionOfKey(id, PARTITIONS))!, id, at);

@@ -36,7 +36,7 @@ function harness(options: { table?: RoutingTable | null; local?: 'not-owned' | '
   const api = new QueryApi({
     instanceId: 'engine-a',
     adminUrl: 'http://10.0.0.1:9401',
-    query: new RecipientQuery(compileEngineConfig({})),
+    query: new RecipientQuery(compileEngineConfig({}), () => null),
     readPartition: async <T>(_partition: number, read: (store: PartitionStore) => Promise<T>): Promise<PartitionRead<T>> => {
       const local = options.local ?? 'not-owned';
       if (local !== 'ok') return { ok: false, reason: local };

@@ -41,7 +41,7 @@ async function setup(config = compileEngineConfig({ STO_EXPLORATION_SHARE: '0.3'
   for (const event of eventsOf(24, 30)) await engine.applyEngagement(event, NOW);
   const stores = new Map((await engine.stores()).map((store) => [store.partition, store]));
   const storeOf = (id: string) => stores.get(partitionOf(id, PARTITIONS))!;
-  return { config, engine, storeOf, query: new RecipientQuery(config) };
+  return { config, engine, storeOf, query: new RecipientQuery(config, await engine.priors()) };
 }
 
 async function snapshot(store: PartitionStore): Promise<string[]> {
@@ -111,7 +111,7 @@ describe('recipient query', () => {
   });
 
   it('the profile shows the model’s decayed counters per channel and signal, machine opens apart, and scores from scoreSlots', async () => {
-    const { config, storeOf, query } = await setup();
+    const { config, engine, storeOf, query } = await setup();
     const id = 'r-0';
     const view = await query.profile(storeOf(id), id, NOW + DAY);
     expect(view.found).toBe(true);
@@ -122,7 +122,7 @@ describe('recipient query', () => {
     const { RecipientState } = await import('../../../services/engine/recipient-state.ts');
     const { CleanCache, StateTransaction } = await import('../../../services/shared/stream/state-transaction.ts');
     const state = new RecipientState(config);
-    const evidence = await state.evidenceFor(id, null, new StateTransaction(storeOf(id), new CleanCache(0)));
+    const evidence = await state.evidenceFor(id, null, new StateTransaction(storeOf(id), new CleanCache(0)), await engine.priors());
     for (const signal of ['HUMAN_OPEN', 'MACHINE_OPEN'] as const) {
       expect(view.heatmaps.EMAIL![signal]!.flat()).toEqual(Array.from(slotValues(evidence.profile, 'EMAIL', signal, NOW + DAY, state.params)));
     }

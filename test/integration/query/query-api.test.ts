@@ -121,7 +121,7 @@ describe('query API on three engine instances', () => {
       ['a', 'b', 'c'].map(async (name) => {
         const dir = await temporaryDir(`query-${name}`);
         cleanups.push(dir.remove);
-        const env: Record<string, string> = { ...topicEnv(topics), ...engineEnv(topics, dir.path), STO_INSTANCE_ID: `engine-${name}`, STO_ADMIN_TOKEN: TOKEN, STO_EXPLORATION_SHARE: '0.2' };
+        const env: Record<string, string> = { ...topicEnv(topics), ...engineEnv(topics, dir.path), STO_INSTANCE_ID: `engine-${name}`, STO_ADMIN_TOKEN: TOKEN, STO_EXPLORATION_SHARE: '0.2', STO_ENGINE_PRIORS_PUBLISH_SECONDS: '1' };
         const port = await freePort();
         const service = new ChildService({ name: `engine-${name}`, entry: ChildService.entry('engine'), env, adminPort: port, logPath: `${dir.path}.log` });
         cleanups.push(() => service.stop());

@@ -183,12 +183,7 @@ export class DelayHandler implements PartitionHandler<DelayPartitionState>, Punc
 
   #emitExpired(send: PendingSend, detail: string, now: number, emit: Emit): { kind: 'expired'; channel: Channel; latenessSeconds: number } {
     const record: UnreleasedSend = {
-      scheduleId: send.scheduleId,
-      triggerId: send.triggerId,
-      recipientId: send.recipientId,
-      campaignId: send.campaignId,
-      messageId: send.messageId,
-      channel: send.channel,
+      ...identityOf(send),
       sendAt: send.sendAt,
       expiresAt: send.expiresAt ?? null,
       outcome: 'EXPIRED',
@@ -199,17 +194,12 @@ export class DelayHandler implements PartitionHandler<DelayPartitionState>, Punc
       topic: this.#config.common.topics.unreleased,
       message: { key: send.recipientId, value: this.#codec.encode(this.#unreleasedWriter, record), headers: { 'sto-schedule-id': send.scheduleId, 'sto-outcome': 'EXPIRED' } },
     });
-    return { kind: 'expired', channel: send.channel, latenessSeconds: Math.max(0, now - send.sendAt) / 1000 };
+    return { kind: 'expired', channel: send.channel, latenessSeconds: latenessSeconds(send, now) };
   }
 
   #emitReady(send: PendingSend, now: number, emit: Emit): { kind: 'released'; channel: Channel; latenessSeconds: number } {
     const ready: ReadySend = {
-      scheduleId: send.scheduleId,
-      triggerId: send.triggerId,
-      recipientId: send.recipientId,
-      campaignId: send.campaignId,
-      messageId: send.messageId,
-      channel: send.channel,
+      ...identityOf(send),
       reason: send.reason,
       sendAt: send.sendAt,
       releasedAt: now,
@@ -220,6 +210,13 @@ export class DelayHandler implements PartitionHandler<DelayPartitionState>, Punc
       topic: this.#config.common.topics.ready,
       message: { key: send.recipientId, value: this.#codec.encode(this.#readyWriter, ready), headers: { 'sto-schedule-id': send.scheduleId, 'sto-channel': send.channel } },
     });
-    return { kind: 'released', channel: send.channel, latenessSeconds: Math.max(0, now - send.sendAt) / 1000 };
+    return { kind: 'released', channel: send.channel, latenessSeconds: latenessSeconds(send, now) };
   }
 }
+
+/** The fields that name a send, the same in every record made of it (ready, unreleased). */
+function identityOf(send: PendingSend): Pick<ReadySend, 'scheduleId' | 'triggerId' | 'recipientId' | 'campaignId' | 'messageId' | 'channel'> {
+  return { scheduleId: send.scheduleId, triggerId: send.triggerId, recipientId: send.recipientId, campaignId: send.campaignId, messageId: send.messageId, channel: send.channel };
+}
+
+const latenessSeconds = (send: PendingSend, now: number) => Math.max(0, now - send.sendAt) / 1000;

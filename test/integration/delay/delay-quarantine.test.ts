@@ -10,6 +10,7 @@ import { produceRecords } from '../support/engine-fixture.ts';
 import { createTestTopics, stackConfig, temporaryDir, topicEnv, uniqueTopics } from '../support/stack.ts';
 import { freePort } from '../support/free-port.ts';
 import { plainScheduledSend } from '../../support/sample-records.ts';
+import { waitFor } from '../support/wait.ts';
 
 const SENDS = 50;
 
@@ -17,13 +18,6 @@ function scheduled(i: number, sendAt: number): ScheduledSend {
   return plainScheduledSend({ scheduleId: `s-${i}`, triggerId: `t-${i}`, recipientId: `r-${i}`, campaignId: 'quarantine' }, sendAt, `p-${i}`);
 }
 
-async function waitFor(condition: () => boolean | Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
-}
 
 describe('delay service with an unreadable stored send', () => {
   const topics = uniqueTopics('quarantine');

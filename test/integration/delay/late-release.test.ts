@@ -9,17 +9,11 @@ import { plainScheduledSend } from '../../support/sample-records.ts';
 import { produceRecords } from '../support/engine-fixture.ts';
 import { freePort } from '../support/free-port.ts';
 import { createTestTopics, stackConfig, temporaryDir, topicEnv, uniqueTopics } from '../support/stack.ts';
+import { waitFor } from '../support/wait.ts';
 
 const MINUTE = 60_000;
 const SPEEDUP = 30;
 
-async function waitFor(condition: () => boolean | Promise<boolean>, timeoutMs: number, what: () => string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what()}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}
 
 const send = (id: string, sendAt: number, extra: Partial<ScheduledSend>): ScheduledSend => ({
   ...plainScheduledSend({ scheduleId: id, triggerId: `t-${id}`, recipientId: `r-${id}`, campaignId: 'late' }, sendAt, id),

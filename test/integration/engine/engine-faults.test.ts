@@ -7,10 +7,11 @@ import type { EngagementEvent } from '../../../services/shared/contracts/record-
 import { createSchemaRegistryClient, SchemaCodec } from '../../../services/shared/contracts/schema-codec.ts';
 import { createKafka } from '../../../services/shared/kafka/kafka-client.ts';
 import { createLogger } from '../../../services/shared/logger.ts';
-import { chaosSeed } from '../support/chaos-fixture.ts';
+import { chaosSeed, committedEverything } from '../support/chaos-fixture.ts';
 import { EngineOracle, engineEnv, produceRecords } from '../support/engine-fixture.ts';
 import { freePort } from '../support/free-port.ts';
 import { createTestTopics, stackConfig, temporaryDir, topicEnv, uniqueTopics } from '../support/stack.ts';
+import { waitFor } from '../support/wait.ts';
 
 const PARTITIONS = 6;
 const ZONES = ['America/New_York', 'Europe/Berlin', 'Australia/Lord_Howe', 'Asia/Kathmandu', 'America/Sao_Paulo', 'UTC'];
@@ -54,25 +55,7 @@ describe('engine state under faults equals a fault-free replay', () => {
     for (const cleanup of cleanups.reverse()) await cleanup();
   });
 
-  async function committedEverything(groupId: string, topic: string): Promise<boolean> {
-    const admin = kafka.admin();
-    await admin.connect();
-    try {
-      const high = await admin.fetchTopicOffsets(topic);
-      const [committed] = await admin.fetchOffsets({ groupId, topics: [topic] });
-      return high.every((mark) => Number(committed?.partitions.find((p) => p.partition === mark.partition)?.offset ?? -1) >= Number(mark.high));
-    } finally {
-      await admin.disconnect();
-    }
-  }
 
-  async function waitUntil(condition: () => Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    while (!(await condition())) {
-      if (Date.now() > deadline) throw new Error(`timed out: ${what}`);
-      await new Promise((resolve) => setTimeout(resolve, 500));
-    }
-  }
 
   it('crash: SIGKILL at random moments while consuming 200k events loses and double-counts nothing', async () => {
     const topics = uniqueTopics('crash');
@@ -104,7 +87,7 @@ describe('engine state under faults equals a fault-free replay', () => {
       await engine.kill();
       kills++;
     }
-    await waitUntil(() => committedEverything(env.STO_ENGINE_GROUP_ID!, topics.engagement), 240_000, 'engine consumed everything');
+    await waitFor(() => committedEverything(kafka, env.STO_ENGINE_GROUP_ID!, topics.engagement), 240_000, 'engine consumed everything');
     await engine.stop();
     expect(kills).toBe(3);
     const actual = await dumpEngineState(dir.path);
@@ -144,8 +127,8 @@ describe('engine state under faults equals a fault-free replay', () => {
     await Promise.all([b.service.waitReady(120_000), c.service.waitReady(120_000)]);
     await b.service.stop();
     await send(waves[3]!);
-    await waitUntil(() => committedEverything(a.env.STO_ENGINE_GROUP_ID!, topics.engagement), 240_000, 'group consumed everything');
-    await waitUntil(async () => (await a.service.ready()) && (await c.service.ready()), 60_000, 'survivors ready');
+    await waitFor(() => committedEverything(kafka, a.env.STO_ENGINE_GROUP_ID!, topics.engagement), 240_000, 'group consumed everything');
+    await waitFor(async () => (await a.service.ready()) && (await c.service.ready()), 60_000, 'survivors ready');
 
     const owned = async (service: ChildService) => {
       const response = await fetch(`http://127.0.0.1:${service.adminPort}/readyz`);
@@ -159,7 +142,7 @@ describe('engine state under faults equals a fault-free replay', () => {
       ownedByC = await owned(c.service);
       return [...ownedByA, ...ownedByC].sort().join(',') === '0,1,2,3,4,5';
     };
-    await waitUntil(settled, 60_000, 'partition ownership settles').catch(() => undefined);
+    await waitFor(settled, 60_000, 'partition ownership settles').catch(() => undefined);
     expect([...ownedByA, ...ownedByC].sort()).toEqual([0, 1, 2, 3, 4, 5]);
     // Partitions moved: each survivor owns some, and c (which joined after a had processed
     // events) restored its share from the changelog.

@@ -15,21 +15,13 @@ import { createTestTopics, stackConfig, temporaryDir, topicEnv, uniqueTopics } f
 import { TcpProxy } from '../support/tcp-proxy.ts';
 import { freePort } from '../support/free-port.ts';
 import { plainScheduledSend } from '../../support/sample-records.ts';
+import { until } from '../support/wait.ts';
 
 // Registry down mid-run: records of schema ids already resolved decode from the codec's cache;
 // records of a new id wait (a retriable error, never a dead letter) until the registry is back.
 
 const registryUrl = new URL(stackConfig().registry.url);
 
-async function until<T>(what: string, deadlineMs: number, probe: () => Promise<T | null | undefined | false>): Promise<T> {
-  const deadline = Date.now() + deadlineMs;
-  for (;;) {
-    const value = await probe();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${deadlineMs} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
-}
 
 async function failure(promise: Promise<unknown>): Promise<StoError> {
   const error = await promise.then(

@@ -4,20 +4,12 @@ import { ChildService } from '../../../services/demo/child-service.ts';
 import { createTestTopics, stackConfig, temporaryDir, topicEnv, uniqueTopics } from '../support/stack.ts';
 import { TcpProxy } from '../support/tcp-proxy.ts';
 import { freePort } from '../support/free-port.ts';
+import { until } from '../support/wait.ts';
 
 // Registry down at service start: the delay service does not exit (a supervisor would restart it
 // in a loop); it stays live and not ready, says in its log that it waits for the registry, and
 // becomes ready once the registry answers.
 
-async function until<T>(what: string, deadlineMs: number, probe: () => Promise<T | null | undefined | false>): Promise<T> {
-  const deadline = Date.now() + deadlineMs;
-  for (;;) {
-    const value = await probe();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${deadlineMs} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
-}
 
 const logLines = (path: string): Record<string, unknown>[] => {
   try {

@@ -11,6 +11,7 @@ import { partitionOfKey } from '../../../services/shared/kafka/key-partition.ts'
 import { createLogger } from '../../../services/shared/logger.ts';
 import { EngineOracle, engineEnv, produceRecords, readTopic } from '../support/engine-fixture.ts';
 import { createTestTopics, stackConfig, temporaryDir, topicEnv, uniqueTopics } from '../support/stack.ts';
+import { waitFor } from '../support/wait.ts';
 
 const PARTITIONS = 6;
 const RECIPIENTS_PER_PARTITION = 3;
@@ -98,13 +99,6 @@ describe('query API on three engine instances', () => {
     }
   }
 
-  async function waitUntil(condition: () => Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    while (!(await condition())) {
-      if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for: ${what}`);
-      await new Promise((resolve) => setTimeout(resolve, 250));
-    }
-  }
 
   it('every instance gives the same profile for recipients on every partition, before, during and after a rebalance; previews equal real decisions', async () => {
     const topics = uniqueTopics('query');
@@ -156,7 +150,7 @@ describe('query API on three engine instances', () => {
       }
       return true;
     };
-    await waitUntil(() => allAnswersRight(instances), 120_000, 'every instance answering every recipient with the replayed profile');
+    await waitFor(() => allAnswersRight(instances), 120_000, 'every instance answering every recipient with the replayed profile');
 
     // Answers come from the partition's owner: forwarded ones name the instance that forwarded them.
     const answerers = new Set<string>();
@@ -205,12 +199,12 @@ describe('query API on three engine instances', () => {
       }
     })();
     const rightBefore = seen.right;
-    await waitUntil(async () => seen.right > rightBefore + recipients.length, 30_000, 'the poller getting answers before the rebalance');
+    await waitFor(async () => seen.right > rightBefore + recipients.length, 30_000, 'the poller getting answers before the rebalance');
     await c.service.stop();
     // After the rebalance a and b own all six partitions again and both answer everything.
-    await waitUntil(async () => (await a.service.ready()) && (await b.service.ready()) && (await allAnswersRight([a, b])), 120_000, 'a and b answering every recipient after c left');
+    await waitFor(async () => (await a.service.ready()) && (await b.service.ready()) && (await allAnswersRight([a, b])), 120_000, 'a and b answering every recipient after c left');
     const rightAfterRebalance = seen.right;
-    await waitUntil(async () => seen.right > rightAfterRebalance + 2 * recipients.length, 60_000, 'the poller getting answers after the rebalance');
+    await waitFor(async () => seen.right > rightAfterRebalance + 2 * recipients.length, 60_000, 'the poller getting answers after the rebalance');
     polling = false;
     await poll;
     expect(wrong).toEqual([]);

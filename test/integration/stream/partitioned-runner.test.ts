@@ -12,6 +12,7 @@ import { PartitionStore } from '../../../services/shared/stream/partition-store.
 import type { StateTransaction } from '../../../services/shared/stream/state-transaction.ts';
 import { InputError } from '../../../services/shared/errors.ts';
 import { createTestTopics, stackConfig, temporaryDir, uniqueTopics } from '../support/stack.ts';
+import { waitFor } from '../support/wait.ts';
 
 const PARTITIONS = 4;
 
@@ -25,13 +26,6 @@ class CountingHandler implements PartitionHandler {
   }
 }
 
-async function waitFor(condition: () => Promise<boolean> | boolean, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
-}
 
 describe('partitioned runner on the real broker', () => {
   const topics = uniqueTopics('runner');

@@ -8,6 +8,7 @@ import { createKafka } from '../../../services/shared/kafka/kafka-client.ts';
 import { createLogger } from '../../../services/shared/logger.ts';
 import { PartitionedRunner, type PartitionHandler, type PunctuationContext } from '../../../services/shared/stream/partitioned-runner.ts';
 import { createTestTopics, stackConfig, temporaryDir, uniqueTopics } from '../support/stack.ts';
+import { waitFor } from '../support/wait.ts';
 
 /**
  * A handler whose punctuation writes one marker per partition, `mark:<instance>:<partition>`,
@@ -42,13 +43,6 @@ class MarkingHandler implements PartitionHandler<null> {
   };
 }
 
-async function waitFor(condition: () => boolean | Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}
 
 describe('punctuation and rebalance on the real broker', () => {
   const topics = uniqueTopics('punct');

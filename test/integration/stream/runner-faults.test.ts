@@ -12,6 +12,7 @@ import { createLogger } from '../../../services/shared/logger.ts';
 import { CHANGELOG_OFFSET_KEY_PREFIX } from '../../../services/shared/stream/changelog.ts';
 import { PartitionedRunner, type PartitionHandler } from '../../../services/shared/stream/partitioned-runner.ts';
 import { createTestTopics, stackConfig, temporaryDir, uniqueTopics } from '../support/stack.ts';
+import { waitFor } from '../support/wait.ts';
 
 class NoopHandler implements PartitionHandler<null> {
   async handle(): Promise<void> {}
@@ -24,13 +25,6 @@ class FailingHandler implements PartitionHandler<null> {
   }
 }
 
-async function waitFor(condition: () => boolean | Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}
 
 describe('runner faults on the real broker', () => {
   const logger = createLogger('restore-faults-test', 'silent');

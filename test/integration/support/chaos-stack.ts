@@ -3,6 +3,9 @@ import { openSync, closeSync, readFileSync, writeFileSync, existsSync } from 'no
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { waitFor } from './wait.ts';
+
+export { waitFor };
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 
@@ -166,11 +169,3 @@ export function portOpen(port: number): Promise<boolean> {
   });
 }
 
-/** Polls `condition` until it holds; fails with `what` after `timeoutMs`. */
-export async function waitFor(condition: () => Promise<boolean> | boolean, timeoutMs: number, what: string, pollMs = 200): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for: ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, pollMs));
-  }
-}

@@ -333,6 +333,12 @@ export class RecipientState {
         return 'CONVERSION';
       case 'SESSION':
         return 'SESSION';
+      // A sender's outcomes say nothing about when the recipient reads: no counters.
+      case 'BOUNCE':
+      case 'COMPLAINT':
+      case 'UNSUBSCRIBE':
+      case 'RESUBSCRIBE':
+        return null;
     }
   }
 

@@ -24,7 +24,7 @@ import { resolveTimeZone, type ResolvedZone, type ZoneOffsets } from './time/tim
 const CHANNELS = ['EMAIL', 'PUSH', 'SMS', 'IN_APP'] as const;
 const TRIGGER_KINDS = ['CAMPAIGN', 'JOURNEY', 'CART_RECOVERY', 'TRANSACTIONAL', 'OTHER'] as const;
 const URGENCIES = ['NORMAL', 'URGENT'] as const;
-const OBJECTIVES = ['OPEN', 'CLICK'] as const;
+const OBJECTIVES = ['OPEN', 'CLICK', 'CONVERSION'] as const;
 const QUIET_HOURS_POLICIES = ['BEST_ALLOWED', 'DEFER_TO_END'] as const;
 const MAX_WINDOW_HOURS = 168;
 

@@ -73,7 +73,8 @@ export const DEFAULT_MODEL_PARAMS: Readonly<ModelParams> = Object.freeze({
   recentActivityHalfLifeHours: 2,
 });
 
-export type Objective = 'OPEN' | 'CLICK';
+/** CONVERSION is scored as CLICK for now: its own evidence, shrunk toward clicks, is issue 10's item 6. */
+export type Objective = 'OPEN' | 'CLICK' | 'CONVERSION';
 
 export interface SlotScores {
   /** Predicted chance of engaging within the arrival window after a send at each local slot. */
@@ -197,16 +198,16 @@ function evidence(dense: DenseCells, factor: number, channel: ModelChannel, obje
     // Every value of an empty channel is 0 and adds exactly nothing (a finite weight times 0).
     const feeds =
       rows.firstEngagementBit |
-      (params.allEngagementWeight > 0 ? (objective === 'CLICK' ? rows.clickBits : rows.openBits) : 0) |
-      (objective === 'CLICK' && params.clickObjectiveWeight > 0 ? rows.clickObjectiveBits : 0);
+      (params.allEngagementWeight > 0 ? (objective !== 'OPEN' ? rows.clickBits : rows.openBits) : 0) |
+      (objective !== 'OPEN' && params.clickObjectiveWeight > 0 ? rows.clickObjectiveBits : 0);
     if ((dense.rows & feeds) === 0 && Number.isFinite(channelWeight)) continue;
     for (let slot = 0, base = rows.firstEngagement; slot < HOURS_PER_WEEK; slot++) own[slot] = stored[base + slot]! * factor;
     if (params.allEngagementWeight > 0) {
-      for (const { base, weight } of objective === 'CLICK' ? rows.click : rows.open) {
+      for (const { base, weight } of objective !== 'OPEN' ? rows.click : rows.open) {
         for (let slot = 0; slot < HOURS_PER_WEEK; slot++) own[slot]! += weight * params.allEngagementWeight * (stored[base + slot]! * factor);
       }
     }
-    if (objective === 'CLICK' && params.clickObjectiveWeight > 0) {
+    if (objective !== 'OPEN' && params.clickObjectiveWeight > 0) {
       for (const base of rows.clickObjective) {
         for (let slot = 0; slot < HOURS_PER_WEEK; slot++) own[slot]! += params.clickObjectiveWeight * (stored[base + slot]! * factor);
       }

@@ -15,7 +15,7 @@ import type {
 // value, enums cycle through their symbols, strings include non-ASCII text.
 
 const CHANNELS: Channel[] = ['EMAIL', 'PUSH', 'SMS', 'IN_APP'];
-const ENGAGEMENT_TYPES: EngagementType[] = ['SEND', 'DELIVERY', 'OPEN', 'CLICK', 'CONVERSION', 'SESSION'];
+const ENGAGEMENT_TYPES: EngagementType[] = ['SEND', 'DELIVERY', 'OPEN', 'CLICK', 'CONVERSION', 'SESSION', 'BOUNCE', 'COMPLAINT', 'UNSUBSCRIBE', 'RESUBSCRIBE'];
 const REASONS: DecisionReason[] = ['OPTIMIZED', 'EXPLICIT_SEND_AT', 'URGENT_BYPASS', 'CONTROL', 'FALLBACK_THIN_HISTORY', 'EXPLORATION'];
 const ZONES = ['Europe/Paris', 'America/New_York', '+05:30', 'Asia/Kathmandu', 'UTC'];
 const BASE_MS = Date.UTC(2025, 2, 30, 0, 30); // the night Europe springs forward
@@ -45,6 +45,11 @@ export function sampleEngagement(i: number, recipientId = `r-${i}`): EngagementE
     machineOpen: sparse ? null : i % 4 === 1,
     userAgent: sparse ? null : 'Mozilla/5.0 (Macintosh) AppleWebKit',
     deliveredAt: sparse ? null : BASE_MS + i * 61_000 - 5_000,
+    scheduleId: sparse ? null : `sch-${i}`,
+    correlationId: sparse ? null : `cart-${i % 11}`,
+    value: sparse ? null : (i % 97) + 0.5,
+    currency: sparse ? null : pick(['EUR', 'USD', 'JPY'] as const, i),
+    bounceKind: sparse ? null : pick(['HARD', 'SOFT'] as const, i),
     attributes: sparse ? {} : { source: 'contract-test', 'ünïcode': 'välue' },
   };
 }
@@ -66,11 +71,12 @@ export function sampleTrigger(i: number, recipientId = `r-${i}`): SendTrigger {
     quietHours: sparse ? null : { startMinute: 22 * 60, endMinute: 7 * 60 },
     quietHoursPolicy: sparse ? null : pick(['BEST_ALLOWED', 'DEFER_TO_END'] as const, i),
     defaultLocalMinute: sparse ? null : 9 * 60 + (i % 60),
-    objective: i % 2 === 0 ? 'OPEN' : 'CLICK',
+    objective: pick(['OPEN', 'CLICK', 'CONVERSION'] as const, i),
     holdoutShare: sparse ? null : 0.05,
     payload: Buffer.from(sparse ? [] : [0, 1, 2, 250, 255, i % 256]),
     attributes: sparse ? {} : { journey: `j-${i}` },
     expiresAt: sparse ? null : BASE_MS + i * 3_600_000 + 86_400_000,
+    correlationId: sparse ? null : `cart-${i % 11}`,
   };
 }
 

@@ -10,10 +10,11 @@ export type Channel = 'EMAIL' | 'PUSH' | 'SMS' | 'IN_APP';
  */
 export const UNKNOWN_SYMBOL = 'UNKNOWN';
 export type Readable<T extends string> = T | typeof UNKNOWN_SYMBOL;
-export type EngagementType = 'SEND' | 'DELIVERY' | 'OPEN' | 'CLICK' | 'CONVERSION' | 'SESSION';
+export type EngagementType = 'SEND' | 'DELIVERY' | 'OPEN' | 'CLICK' | 'CONVERSION' | 'SESSION' | 'BOUNCE' | 'COMPLAINT' | 'UNSUBSCRIBE' | 'RESUBSCRIBE';
+export type BounceKind = 'HARD' | 'SOFT';
 export type TriggerKind = 'CAMPAIGN' | 'JOURNEY' | 'CART_RECOVERY' | 'TRANSACTIONAL' | 'OTHER';
 export type Urgency = 'NORMAL' | 'URGENT';
-export type Objective = 'OPEN' | 'CLICK';
+export type Objective = 'OPEN' | 'CLICK' | 'CONVERSION';
 export type QuietHoursPolicy = 'BEST_ALLOWED' | 'DEFER_TO_END';
 export type DecisionReason = 'OPTIMIZED' | 'EXPLICIT_SEND_AT' | 'URGENT_BYPASS' | 'CONTROL' | 'FALLBACK_THIN_HISTORY' | 'EXPLORATION';
 export type TimeZoneSource = 'TRIGGER' | 'LEARNED' | 'DEFAULT';
@@ -32,6 +33,13 @@ export interface EngagementEvent {
   machineOpen: boolean | null;
   userAgent: string | null;
   deliveredAt: number | null;
+  /** Since v2 (absent when a v1 writer's record is built in code; decoded records carry null). */
+  scheduleId?: string | null;
+  correlationId?: string | null;
+  /** CONVERSION value in currency units, with its ISO 4217 currency. */
+  value?: number | null;
+  currency?: string | null;
+  bounceKind?: Readable<BounceKind> | null;
   attributes: Record<string, string>;
 }
 
@@ -67,6 +75,8 @@ export interface SendTrigger {
   attributes: Record<string, string>;
   /** Not released after this instant (null: the window's end plus the engine's grace). */
   expiresAt?: number | null;
+  /** Since v2: ties the trigger to later events (the cart of a cart recovery). */
+  correlationId?: string | null;
 }
 
 /** A trigger as a reader receives it: its enums may hold UNKNOWN. */

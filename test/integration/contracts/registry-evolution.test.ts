@@ -4,7 +4,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import type { RegistryConfig } from '../../../services/shared/config/common-config.ts';
 import avro from 'avsc';
 import { createSchemaRegistryClient, SchemaCodec } from '../../../services/shared/contracts/schema-codec.ts';
-import { CONTRACTS, readSchemaJson, type ContractName } from '../../../services/shared/contracts/schema-files.ts';
+import { CONTRACTS, previousSchemaJsons, readSchemaJson, type ContractName } from '../../../services/shared/contracts/schema-files.ts';
 import { sampleEngagement, sampleTrigger } from '../../support/sample-records.ts';
 import { strictEnumName, withDefaultedField, withEnumSymbol, withRequiredField, withoutLastEnumSymbol, withoutUnknownSymbols } from '../../support/schema-evolution.ts';
 import { stackConfig } from '../support/stack.ts';
@@ -105,5 +105,28 @@ describe.each([
     framed.writeInt32BE(newer.id, 1);
     const read = await new SchemaCodec(registry).decode<{ channel: string }>(contract, framed);
     expect(read.channel).toBe('UNKNOWN');
+  });
+});
+
+describe.each(contracts.filter((contract) => previousSchemaJsons(contract).length > 0))('registry: %s, the released versions in order', (contract) => {
+  it('registers every earlier version, then the current one over them (BACKWARD), and a record of the oldest writer still decodes with the defaults', async () => {
+    const subject = freshSubject(contract);
+    const earlier = previousSchemaJsons(contract);
+    const ids: number[] = [];
+    for (const schema of [...earlier, readSchemaJson(contract)]) ids.push((await register(subject, schema)).id);
+    expect(new Set(ids).size).toBe(ids.length);
+    expect(await registryGet<number[]>(`/subjects/${encodeURIComponent(subject)}/versions`)).toEqual(ids.map((_, index) => index + 1));
+
+    // A producer still on the first version keeps writing; the current reader fills the new fields.
+    const oldest = avro.Type.forSchema(earlier[0]!);
+    const currentType = avro.Type.forSchema(readSchemaJson(contract));
+    const written = oldest.clone(contract === 'engagement' ? sampleEngagement(1) : sampleTrigger(1), { wrapUnions: false, fieldHook: undefined }) as Record<string, unknown>;
+    const framed = Buffer.concat([Buffer.from([0, 0, 0, 0, 0]), oldest.toBuffer(written)]);
+    framed.writeInt32BE(ids[0]!, 1);
+    const read = await new SchemaCodec(registry).decode<Record<string, unknown>>(contract, framed);
+    const added = (currentType as avro.types.RecordType).fields.map((field) => field.name).filter((name) => !(oldest as avro.types.RecordType).fields.some((field) => field.name === name));
+    expect(added.length).toBeGreaterThan(0);
+    for (const name of added) expect(read[name], name).toBeNull();
+    for (const [name, value] of Object.entries(written)) expect(read[name], name).toEqual(value);
   });
 });

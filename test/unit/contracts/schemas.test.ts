@@ -3,7 +3,7 @@ import { fileURLToPath } from 'node:url';
 import avro from 'avsc';
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_TOPICS } from '../../../services/shared/config/common-config.ts';
-import { CONTRACTS, readSchemaJson, readerType, type ContractName } from '../../../services/shared/contracts/schema-files.ts';
+import { CONTRACTS, previousSchemaJsons, readSchemaJson, readerType, type ContractName } from '../../../services/shared/contracts/schema-files.ts';
 import { topicPlan } from '../../../services/shared/kafka/topic-plan.ts';
 import {
   ADDED_DEFAULT,
@@ -23,9 +23,27 @@ const SCHEMA_DIR = fileURLToPath(new URL('../../../schemas/', import.meta.url));
 const contracts = Object.keys(CONTRACTS) as ContractName[];
 
 describe('schemas/', () => {
-  it('has exactly one contract per schema file', () => {
+  it('has exactly one contract per schema file (current or earlier version)', () => {
     const files = readdirSync(SCHEMA_DIR).filter((file) => file.endsWith('.avsc')).sort();
-    expect(contracts.map((contract) => CONTRACTS[contract].file).sort()).toEqual(files);
+    const named = contracts.flatMap((contract) => {
+      const entry = CONTRACTS[contract] as { file: string; previous?: readonly string[] };
+      return [entry.file, ...(entry.previous ?? [])];
+    });
+    expect(named.sort()).toEqual(files);
+  });
+
+  it.each(contracts)('%s: the current version reads every earlier version (BACKWARD), filling the defaults', (contract) => {
+    const current = readerType(contract);
+    for (const earlierSchema of previousSchemaJsons(contract)) {
+      const earlier = avro.Type.forSchema(earlierSchema);
+      expect(earlier.name).toBe(CONTRACTS[contract].fullName);
+      const resolver = current.createResolver(earlier);
+      for (let i = 0; i < 50; i += 1) {
+        const written = randomValue(earlier) as Record<string, unknown>;
+        const read = current.fromBuffer(earlier.toBuffer(written), resolver) as Record<string, unknown>;
+        for (const [field, value] of Object.entries(written)) expect(read[field]).toEqual(value);
+      }
+    }
   });
 
   it('gives every topic with a contract a schema file', () => {

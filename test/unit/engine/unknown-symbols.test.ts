@@ -54,9 +54,9 @@ describe('records from a newer writer with enum symbols this engine does not kno
     const harness = await EngineHarness.create();
     const { topics } = harness.config.common;
     let schema = readSchemaJson('trigger');
-    for (const [name, symbol] of [['Urgency', 'CRITICAL'], ['TriggerKind', 'RENEWAL'], ['Objective', 'CONVERSION'], ['QuietHoursPolicy', 'SKIP']] as const) schema = withEnumSymbol(schema, name, symbol);
+    for (const [name, symbol] of [['Urgency', 'CRITICAL'], ['TriggerKind', 'RENEWAL'], ['Objective', 'REVENUE'], ['QuietHoursPolicy', 'SKIP']] as const) schema = withEnumSymbol(schema, name, symbol);
     // An SMS marked with an urgency the engine does not know must not bypass optimization.
-    const value = trigger({ channel: 'SMS', urgency: 'CRITICAL', triggerKind: 'RENEWAL', objective: 'CONVERSION', quietHoursPolicy: 'SKIP', quietHours: { startMinute: 1320, endMinute: 420 } });
+    const value = trigger({ channel: 'SMS', urgency: 'CRITICAL', triggerKind: 'RENEWAL', objective: 'REVENUE', quietHoursPolicy: 'SKIP', quietHours: { startMinute: 1320, endMinute: 420 } });
     const batch = await harness.handle(topics.triggers, [{ key: 'alice', value: harness.encodeWith(schema, 'trigger', value) }]);
     expect(batch.deadLettered).toEqual([]);
     expect(batch.outputs.map((output) => output.topic)).toEqual([topics.scheduled]);

@@ -114,6 +114,10 @@ export function sampleScheduled(i: number, recipientId = `r-${i}`): ScheduledSen
     payload: Buffer.from(i % 2 === 0 ? [] : [i % 256, 0, 255]),
     quietHours: i % 2 === 0 ? null : { startMinute: 22 * 60, endMinute: 7 * 60 },
     expiresAt: i % 3 === 0 ? null : sendAt + 43_200_000,
+    correlationId: i % 2 === 0 ? null : `cart-${i % 11}`,
+    step: 1 + (i % 3),
+    stopOn: i % 2 === 0 ? [] : [{ eventType: 'CONVERSION', sameCorrelation: true, sameCampaign: false }, { eventType: 'UNSUBSCRIBE', sameCorrelation: false, sameCampaign: false }],
+    caps: i % 3 === 0 ? null : { perDay: 2, perWeek: i % 2 === 0 ? null : 5 },
   };
 }
 

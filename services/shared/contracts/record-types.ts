@@ -122,6 +122,26 @@ export interface ScheduledSend {
   quietHours?: QuietHours | null;
   /** Not released after this instant, recorded as expired instead. */
   expiresAt?: number | null;
+  /** Since v2: the trigger's correlation id, the sequence step (1 without steps), what stops it, its caps. */
+  correlationId?: string | null;
+  step?: number;
+  stopOn?: StopRule[];
+  caps?: FrequencyCaps | null;
+}
+
+export type StopEventType = 'CONVERSION' | 'CLICK' | 'OPEN' | 'UNSUBSCRIBE' | 'COMPLAINT' | 'BOUNCE';
+
+/** An engagement event of `eventType` by the recipient stops a pending send (narrowed by the flags). */
+export interface StopRule {
+  eventType: Readable<StopEventType>;
+  sameCorrelation: boolean;
+  sameCampaign: boolean;
+}
+
+/** Per recipient and channel: at most perDay releases in any rolling 24 h, perWeek in 7 days. */
+export interface FrequencyCaps {
+  perDay: number | null;
+  perWeek: number | null;
 }
 
 export interface ReadySend {

@@ -10,7 +10,7 @@ import avro from 'avsc';
 export const CONTRACTS = {
   engagement: { file: 'engagement-event.v2.avsc', fullName: 'io.sto.v1.EngagementEvent', previous: ['engagement-event.v1.avsc'] },
   trigger: { file: 'send-trigger.v2.avsc', fullName: 'io.sto.v1.SendTrigger', previous: ['send-trigger.v1.avsc'] },
-  scheduled: { file: 'scheduled-send.v1.avsc', fullName: 'io.sto.v1.ScheduledSend' },
+  scheduled: { file: 'scheduled-send.v2.avsc', fullName: 'io.sto.v1.ScheduledSend', previous: ['scheduled-send.v1.avsc'] },
   ready: { file: 'ready-send.v1.avsc', fullName: 'io.sto.v1.ReadySend' },
   erasure: { file: 'erasure-request.v1.avsc', fullName: 'io.sto.v1.ErasureRequest' },
   deadLetter: { file: 'dead-letter.v1.avsc', fullName: 'io.sto.v1.DeadLetter' },

@@ -139,7 +139,8 @@ export interface PlannedSend {
  * The sends a trigger leads to: one, or one per step of the campaign's sequence. A step has its
  * own window (hours after the trigger) and step number (its own schedule id); an immediate step,
  * or a step opening at the trigger when the trigger may bypass, goes at its window's start within
- * the allowed hours. A single send keeps step 0 in the decision, so its schedule id is the one a
+ * the allowed hours. A trigger's explicit sendAt is the first step's instant; the later steps keep
+ * their windows. A single send keeps step 0 in the decision, so its schedule id is the one a
  * campaign without steps always had.
  */
 export function planSends(base: Omit<DecisionTrigger, 'windowHours' | 'quietHours' | 'quietHoursPolicy' | 'defaultLocalMinute' | 'objective' | 'holdoutShare'>, settings: ResolvedSettings): PlannedSend[] {
@@ -158,7 +159,14 @@ export function planSends(base: Omit<DecisionTrigger, 'windowHours' | 'quietHour
   return settings.steps.map((step, index) => {
     const stepBypass: Bypass = step.immediate || step.startHours === 0 ? (bypass === 'NONE' ? (step.immediate ? 'RESPECT_QUIET_HOURS' : 'NONE') : bypass) : 'NONE';
     return {
-      trigger: { ...resolved, windowStartHours: step.startHours, windowHours: step.endHours - step.startHours, bypass: stepBypass, step: index + 1 },
+      trigger: {
+        ...resolved,
+        windowStartHours: step.startHours,
+        windowHours: step.endHours - step.startHours,
+        sendAtMs: index === 0 ? resolved.sendAtMs : null,
+        bypass: stepBypass,
+        step: index + 1,
+      },
       step: index + 1,
       // The steps' windows are the campaign's, whatever window the trigger or deployment names.
       sources: { ...settings.sources, windowHours: 'CAMPAIGN' },

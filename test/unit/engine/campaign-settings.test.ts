@@ -198,6 +198,18 @@ describe('sequences', () => {
     expect(scheduled.map((send) => send.step)).toEqual([2, 3]);
   });
 
+  it("a trigger's explicit sendAt is the first step's instant; the later steps keep their windows", async () => {
+    const engine = await harness();
+    engine.campaigns.set('cart', cartRecovery);
+    const sendAt = AT + 2 * HOUR;
+    const { scheduled } = await sends(engine, trigger({ sendAt }));
+    expect(scheduled.map((send) => [send.step, send.reason])).toEqual([[1, 'EXPLICIT_SEND_AT'], [2, 'FALLBACK_THIN_HISTORY'], [3, 'FALLBACK_THIN_HISTORY']]);
+    expect(scheduled[0]!.sendAt).toBe(sendAt);
+    // Their windows open at 07:00 Paris, still quiet: 08:00 Paris.
+    expect(scheduled[1]!.sendAt).toBe(AT + 21 * HOUR);
+    expect(scheduled[2]!.sendAt).toBe(AT + 45 * HOUR);
+  });
+
   it('a campaign without steps keeps the schedule id a single send always had (step 1)', async () => {
     const engine = await harness();
     engine.campaigns.set('cart', campaign({ windowHours: 48 }));

@@ -81,6 +81,7 @@ describe('engine: campaign settings from the settings topic', () => {
   const lateEvening = day + 22 * HOUR;
   let dir: string;
   let consumer: Consumer;
+  let engine: ChildService;
   let sequence = 0;
 
   const trigger = (campaignId: string, overrides: Partial<SendTrigger> = {}): SendTrigger => ({
@@ -135,7 +136,7 @@ describe('engine: campaign settings from the settings topic', () => {
     expect(published.code, published.output).toBe(0);
 
     const stateDir = join(dir, 'engine');
-    const engine = new ChildService({ name: 'engine-settings', entry: ChildService.entry('engine'), env: { ...topicEnv(topics), ...engineEnv(topics, stateDir) }, adminPort: await freePort(), logPath: `${stateDir}.log` });
+    engine = new ChildService({ name: 'engine-settings', entry: ChildService.entry('engine'), env: { ...topicEnv(topics), ...engineEnv(topics, stateDir) }, adminPort: await freePort(), logPath: `${stateDir}.log` });
     engine.start();
     cleanups.push(() => engine.stop());
     await engine.waitReady(90_000);
@@ -207,6 +208,23 @@ describe('engine: campaign settings from the settings topic', () => {
     expect(updated!.quietHours).toBeNull();
     expect(updated!.settingsSources).toMatchObject({ windowHours: 'CAMPAIGN', defaultLocalMinute: 'CAMPAIGN', quietHours: 'DEPLOYMENT' });
     expect(updated!.expiresAt).toBe(morning + 72 * HOUR + 720 * 60_000);
+
+    // A record another producer wrote with a value out of range is skipped and counted; the
+    // campaign keeps its last valid settings.
+    const writer = await codec.writer('campaignSettings', `${topics.campaignSettings}-value`);
+    const bad = { campaignId: 'welcome', windowHours: 500, quietHours: null, quietHoursPolicy: null, defaultLocalMinute: null, objective: null, holdoutShare: null, optimize: null, urgency: null, expiryGraceMinutes: null, caps: null, stopOn: null, steps: [], updatedAt: null };
+    const producer = kafka.producer();
+    await producer.connect();
+    await producer.send({ topic: topics.campaignSettings, messages: [{ key: 'welcome', value: codec.encode(writer, bad) }] }).finally(() => producer.disconnect());
+    await until('sto_engine_campaign_settings_invalid_total 1 on the engine', 60_000, async () => {
+      const metrics = await (await fetch(`http://127.0.0.1:${engine.adminPort}/metrics`)).text();
+      return /^sto_engine_campaign_settings_invalid_total\{[^}]*\} 1$/m.test(metrics);
+    });
+    const kept = trigger('welcome');
+    await send(kept);
+    const [keptDecision] = await scheduledOf(kept.triggerId);
+    expect(keptDecision!.localSendTime).toContain('T08:00:00');
+    expect(keptDecision!.expiresAt).toBe(morning + 72 * HOUR + 720 * 60_000);
 
     const deleted = await settingsCommand(topics, ['publish', '--delete', 'welcome']);
     expect(deleted.code, deleted.output).toBe(0);

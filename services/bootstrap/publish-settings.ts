@@ -1,5 +1,6 @@
 import type { CampaignSettings } from '../shared/contracts/record-types.ts';
 import { createSchemaCodec } from '../shared/contracts/schema-codec.ts';
+import { ErrorCode, errorMessage, StoError } from '../shared/errors.ts';
 import { valueSubject } from '../shared/contracts/schema-files.ts';
 import { assertBrokerReachable, createKafka } from '../shared/kafka/kafka-client.ts';
 import type { Logger } from '../shared/logger.ts';
@@ -27,7 +28,9 @@ export async function publishSettings(
       return { topic, published: [], deleted: change.delete };
     }
     const codec = createSchemaCodec(config.common.registry);
-    const writer = await codec.writer('campaignSettings', valueSubject(topic));
+    const writer = await codec.writer('campaignSettings', valueSubject(topic)).catch((error: unknown) => {
+      throw new StoError(ErrorCode.DEPENDENCY_UNREACHABLE, `${errorMessage(error)}; the settings topic and its schema are created by the bootstrap step (npm run bootstrap)`, { cause: error, retriable: false });
+    });
     const messages = change.publish.map((settings) => ({ key: settings.campaignId, value: codec.encode(writer, { ...settings, updatedAt: now }) }));
     await producer.send({ topic, acks: -1, messages });
     return { topic, published: change.publish.map((settings) => settings.campaignId), deleted: [] };

@@ -252,7 +252,7 @@ async function main(): Promise<void> {
       }),
     );
     const expectedScheduled = () => [...sends.values()].length;
-    const horizonHours = Math.max(...triggers.map((trigger) => trigger.windowHours)) + 12;
+    const horizonHours = Math.max(...triggers.map((trigger) => trigger.windowHours ?? 24)) + 12;
     say(`6/6 delay service on a ${SPEEDUP}x clock: ${horizonHours} simulated hours take about ${Math.ceil((horizonHours * 60) / SPEEDUP)} minutes`);
     delay.start();
     await delay.waitReady(120_000);

@@ -1,6 +1,6 @@
 import type { KafkaMessage } from 'kafkajs';
 import { deadLetterTopic } from '../shared/config/common-config.ts';
-import { UNKNOWN_SYMBOL, type DeadLetter, type ErasureRequest, type ReadySend, type ReceivedEngagementEvent, type ReceivedSendTrigger, type ScheduledSend } from '../shared/contracts/record-types.ts';
+import { UNKNOWN_SYMBOL, type CampaignSettings, type DeadLetter, type ErasureRequest, type ReadySend, type ReceivedEngagementEvent, type ReceivedSendTrigger, type ScheduledSend } from '../shared/contracts/record-types.ts';
 import type { SchemaCodec, Writer } from '../shared/contracts/schema-codec.ts';
 import { ErrorCode, InputError, pureStep } from '../shared/errors.ts';
 import type { Logger } from '../shared/logger.ts';
@@ -12,7 +12,9 @@ import type { EngineConfig } from './config.ts';
 import type { EngineMetrics } from './engine-metrics.ts';
 import { digestOf, encodePartialPrior, priorRecordKey } from './prior-sums.ts';
 import { ENGINE_KEYS, RecipientState, storeKeyKind, type CorruptValue, type PooledAggregate } from './recipient-state.ts';
-import { SendTimeDecider, toDecisionTrigger } from './send-time-decider.ts';
+import { SendTimeDecider } from './send-time-decider.ts';
+import type { Decision } from '../model/decision-types.ts';
+import type { PlannedSend, ResolvedSettings } from '../model/resolve-settings.ts';
 
 /**
  * The engine's per-record logic: engagement events update the recipient's decayed counters and
@@ -34,6 +36,8 @@ export class EngineHandler implements PartitionHandler, Punctuator {
   readonly #quarantined: CorruptValue[] = [];
   /** The priors summed over every partition (read from the priors topic): decisions use these. */
   readonly #priors: (aggregateKey: string) => PooledAggregate | null;
+  /** A campaign's settings as the settings topic holds them (every instance reads it whole), or null. */
+  readonly #campaignSettings: (campaignId: string) => CampaignSettings | null;
   /** The digest of the value the priors topic holds for a record key, as this instance read it. */
   readonly #publishedDigest: (recordKey: string) => string | undefined;
   /**
@@ -55,8 +59,11 @@ export class EngineHandler implements PartitionHandler, Punctuator {
     priors: (aggregateKey: string) => PooledAggregate | null;
     /** What the priors topic holds per record key (digestOf its value), to skip republishing it on open. */
     publishedDigest?: (recordKey: string) => string | undefined;
+    /** Campaign settings by campaignId (the engine's CampaignSettingsTable); none when absent. */
+    campaignSettings?: (campaignId: string) => CampaignSettings | null;
   }) {
     this.#priors = options.priors;
+    this.#campaignSettings = options.campaignSettings ?? (() => null);
     this.#publishedDigest = options.publishedDigest ?? (() => undefined);
     this.#config = options.config;
     this.#codec = options.codec;
@@ -138,10 +145,13 @@ export class EngineHandler implements PartitionHandler, Punctuator {
 
   async #decide(trigger: ReceivedSendTrigger, recordTimestamp: number, tx: StateTransaction, emit: (record: OutgoingRecord) => void): Promise<void> {
     const started = performance.now();
-    const decisionTrigger = toDecisionTrigger(trigger, (field) => this.#metrics.unknownSymbols.inc({ contract: 'trigger', field }));
+    const plan = this.#decider.plan(trigger, this.#campaignSettings(trigger.campaignId), (field) => this.#metrics.unknownSymbols.inc({ contract: 'trigger', field }));
+    for (const planned of plan.sends) {
+      const invalid = this.#decider.validate(planned.trigger);
+      if (invalid) throw new InputError(ErrorCode.INVALID_FIELD, `invalid trigger ${trigger.triggerId}${plan.sends.length > 1 ? ` (step ${planned.step})` : ''}: ${invalid}`);
+    }
+    const decisionTrigger = plan.sends[0]!.trigger;
     const channel = decisionTrigger.channel;
-    const invalid = this.#decider.validate(decisionTrigger);
-    if (invalid) throw new InputError(ErrorCode.INVALID_FIELD, `invalid trigger ${trigger.triggerId}: ${invalid}`);
     const erasedAt = await this.#state.erasedAt(trigger.recipientId, recordTimestamp, tx);
     if (erasedAt !== null && trigger.occurredAt <= erasedAt) {
       // A trigger from before the recipient's erasure, consumed after it, must not bring them back.
@@ -149,58 +159,36 @@ export class EngineHandler implements PartitionHandler, Punctuator {
       return;
     }
     const evidence = await this.#state.evidenceFor(trigger.recipientId, this.#decider.cohortZone(decisionTrigger), tx, this.#priors);
-    const decision = pureStep('the decision', () => this.#decider.decide(decisionTrigger, evidence));
     const k = this.#config.priorMinRecipients;
     if (evidence.cohort !== null && evidence.cohort.recipients < k) this.#metrics.priorsWithheld.inc({ level: 'cohort' });
     if (evidence.global !== null && evidence.global.recipients < k) this.#metrics.priorsWithheld.inc({ level: 'population' });
     const { topics } = this.#config.common;
-    const scheduled: ScheduledSend = {
-      scheduleId: decision.scheduleId,
-      action: 'SCHEDULE',
-      triggerId: trigger.triggerId,
-      recipientId: trigger.recipientId,
-      campaignId: trigger.campaignId,
-      messageId: trigger.messageId,
-      channel,
-      sendAt: decision.sendAtMs,
-      localSendTime: decision.localSendTime,
-      timeZone: decision.timeZone,
-      timeZoneSource: decision.timeZoneSource,
-      reason: decision.reason,
-      propensity: decision.propensity,
-      exploration: decision.exploration,
-      arm: decision.arm,
-      topSlots: decision.topSlots.map((slot) => ({ sendAt: slot.sendAtMs, hourOfWeek: slot.hourOfWeek, score: slot.score })),
-      evidence: decision.evidence,
-      bindingConstraint: decision.bindingConstraint,
-      modelVersion: decision.modelVersion,
-      historyEvents: decision.historyDepth.events,
-      historyActiveDays: decision.historyDepth.activeDays,
-      triggeredAt: trigger.occurredAt,
-      payload: trigger.payload,
-      ...releaseConditions(trigger, decision, this.#config.expiryGraceMs),
-    };
-    const headers = { 'sto-schedule-id': decision.scheduleId, 'sto-channel': channel, 'sto-reason': decision.reason };
-    if (decision.urgentBypass && decision.sendAtMs <= trigger.occurredAt) {
-      // Urgent SMS goes out now, straight to the ready topic, never behind the delay service.
-      const ready: ReadySend = {
-        scheduleId: decision.scheduleId,
-        triggerId: trigger.triggerId,
-        recipientId: trigger.recipientId,
-        campaignId: trigger.campaignId,
-        messageId: trigger.messageId,
-        channel,
-        reason: decision.reason,
-        sendAt: decision.sendAtMs,
-        releasedAt: Math.max(decision.sendAtMs, this.#clock()),
-        timeZone: decision.timeZone,
-        payload: trigger.payload,
-      };
-      emit({ topic: topics.ready, message: { key: trigger.recipientId, value: this.#codec.encode(this.#writers.ready, ready), headers } });
-    } else {
-      emit({ topic: topics.scheduled, message: { key: trigger.recipientId, value: this.#codec.encode(this.#writers.scheduled, scheduled), headers } });
+    // Every step of a sequence is decided and scheduled now, each with its own id and window.
+    for (const planned of plan.sends) {
+      const decision = pureStep('the decision', () => this.#decider.decide(planned.trigger, evidence));
+      const scheduled = scheduledSendOf(trigger, decision, planned, plan.settings, channel);
+      const headers = { 'sto-schedule-id': decision.scheduleId, 'sto-channel': channel, 'sto-reason': decision.reason };
+      if (decision.urgentBypass && decision.sendAtMs <= trigger.occurredAt) {
+        // An urgent or transactional send goes out now, straight to the ready topic, never behind the delay service.
+        const ready: ReadySend = {
+          scheduleId: decision.scheduleId,
+          triggerId: trigger.triggerId,
+          recipientId: trigger.recipientId,
+          campaignId: trigger.campaignId,
+          messageId: trigger.messageId,
+          channel,
+          reason: decision.reason,
+          sendAt: decision.sendAtMs,
+          releasedAt: Math.max(decision.sendAtMs, this.#clock()),
+          timeZone: decision.timeZone,
+          payload: trigger.payload,
+        };
+        emit({ topic: topics.ready, message: { key: trigger.recipientId, value: this.#codec.encode(this.#writers.ready, ready), headers } });
+      } else {
+        emit({ topic: topics.scheduled, message: { key: trigger.recipientId, value: this.#codec.encode(this.#writers.scheduled, scheduled), headers } });
+      }
+      this.#metrics.decisions.inc({ reason: decision.reason, channel });
     }
-    this.#metrics.decisions.inc({ reason: decision.reason, channel });
     this.#metrics.decisionSeconds.observe((performance.now() - started) / 1000);
     if (Number.isFinite(recordTimestamp)) this.#metrics.triggerToDecisionSeconds.observe(Math.max(0, this.#clock() - recordTimestamp) / 1000);
   }
@@ -310,6 +298,48 @@ export class EngineHandler implements PartitionHandler, Punctuator {
 
 function requireId(field: string, value: string): void {
   if (!value || value.length > 256) throw new InputError(ErrorCode.INVALID_FIELD, `${field} must be 1..256 characters`);
+}
+
+/**
+ * The scheduled send of one planned send: the decision with its explanation, where each setting
+ * came from, and what the release must respect (the campaign's stop rules and caps, the quiet
+ * hours unless a bypass ignores them, the expiry after the resolved grace).
+ */
+export function scheduledSendOf(trigger: ReceivedSendTrigger, decision: Decision, planned: PlannedSend, settings: ResolvedSettings, channel: ScheduledSend['channel']): ScheduledSend {
+  const conditions = releaseConditions({ quietHours: planned.trigger.quietHours, expiresAt: trigger.expiresAt }, decision, settings.expiryGraceMinutes * 60_000);
+  return {
+    scheduleId: decision.scheduleId,
+    action: 'SCHEDULE',
+    triggerId: trigger.triggerId,
+    recipientId: trigger.recipientId,
+    campaignId: trigger.campaignId,
+    messageId: trigger.messageId,
+    channel,
+    sendAt: decision.sendAtMs,
+    localSendTime: decision.localSendTime,
+    timeZone: decision.timeZone,
+    timeZoneSource: decision.timeZoneSource,
+    reason: decision.reason,
+    propensity: decision.propensity,
+    exploration: decision.exploration,
+    arm: decision.arm,
+    topSlots: decision.topSlots.map((slot) => ({ sendAt: slot.sendAtMs, hourOfWeek: slot.hourOfWeek, score: slot.score })),
+    evidence: decision.evidence,
+    bindingConstraint: decision.bindingConstraint,
+    modelVersion: decision.modelVersion,
+    historyEvents: decision.historyDepth.events,
+    historyActiveDays: decision.historyDepth.activeDays,
+    triggeredAt: trigger.occurredAt,
+    payload: trigger.payload,
+    ...conditions,
+    // A bypass the settings let through quiet hours is not held by them at release either.
+    quietHours: planned.trigger.bypass === 'IGNORE_QUIET_HOURS' && decision.urgentBypass ? null : conditions.quietHours,
+    correlationId: trigger.correlationId ?? null,
+    step: planned.step,
+    stopOn: settings.stopOn,
+    caps: settings.caps,
+    settingsSources: planned.sources,
+  };
 }
 
 /**

@@ -14,6 +14,7 @@ export class EngineMetrics {
   readonly priorsPublished: Counter<'kind'>;
   readonly populationPrior: Gauge<'measure'>;
   readonly priorsWithheld: Counter<'level'>;
+  readonly campaignSettingsInvalid: Counter;
 
   constructor(registry: Registry) {
     this.priorsPublished = new Counter({
@@ -26,6 +27,11 @@ export class EngineMetrics {
       name: 'sto_engine_priors_withheld_total',
       help: 'Decisions whose cohort or population prior (level) existed but pooled fewer than STO_ENGINE_PRIOR_MIN_RECIPIENTS recipients, so it was not used.',
       labelNames: ['level'],
+      registers: [registry],
+    });
+    this.campaignSettingsInvalid = new Counter({
+      name: 'sto_engine_campaign_settings_invalid_total',
+      help: 'Records of the campaign settings topic that did not decode or validate and were skipped (the campaign keeps its last valid settings).',
       registers: [registry],
     });
     this.populationPrior = new Gauge({

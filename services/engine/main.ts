@@ -15,6 +15,7 @@ import { compileEngineConfig, type EngineConfig } from './config.ts';
 import { EngineHandler } from './engine-handler.ts';
 import { EngineMetrics } from './engine-metrics.ts';
 import { GlobalPriors } from './global-priors.ts';
+import { CampaignSettingsTable } from './campaign-settings-table.ts';
 import { tunedLevelFactory } from '../shared/stream/partition-store.ts';
 import { GroupRouting } from '../shared/stream/group-routing.ts';
 import { QueryApi } from './query-api.ts';
@@ -54,7 +55,8 @@ async function main(config: Readonly<EngineConfig>): Promise<void> {
     onPublished: (topic, code) => metrics.deadLetters.inc({ topic, code }),
   });
   const priors = new GlobalPriors({ config, kafka, logger, registry, metrics });
-  const handler = new EngineHandler({ config, codec, writers, metrics, logger, priors: priors.get, publishedDigest: priors.publishedDigest });
+  const campaignSettings = new CampaignSettingsTable({ config, kafka, codec, logger, registry, metrics });
+  const handler = new EngineHandler({ config, codec, writers, metrics, logger, priors: priors.get, publishedDigest: priors.publishedDigest, campaignSettings: campaignSettings.get });
   // Recipients are keyed (and partitioned) on the engagement topic; its partitions are the group's.
   const routing = new GroupRouting({ kafka, groupId: config.groupId, topic: topics.engagement, logger });
   const runner = new PartitionedRunner({
@@ -83,7 +85,7 @@ async function main(config: Readonly<EngineConfig>): Promise<void> {
   const queryApi = new QueryApi({
     instanceId: config.instanceId,
     adminUrl,
-    query: new RecipientQuery(config, priors.get),
+    query: new RecipientQuery(config, priors.get, campaignSettings.get),
     readPartition: (partition, read) => runner.readPartition(partition, read),
     routing,
     logger,
@@ -99,6 +101,7 @@ async function main(config: Readonly<EngineConfig>): Promise<void> {
       await runner.stop();
       await routing.stop();
       await priors.stop();
+      await campaignSettings.stop();
       await producer.disconnect();
       await admin.stop();
       logger.info('engine stopped');
@@ -109,6 +112,9 @@ async function main(config: Readonly<EngineConfig>): Promise<void> {
   // The priors of every partition are read before the first decision.
   admin.waitingFor('priors topic');
   await priors.start();
+  // And every campaign's settings.
+  admin.waitingFor('campaign settings topic');
+  await campaignSettings.start();
   await runner.start();
   logger.info({ adminPort, adminUrl, instanceId: config.instanceId, groupId: config.groupId }, 'engine started');
 }

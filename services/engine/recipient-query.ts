@@ -1,4 +1,4 @@
-import type { Channel, Objective, QuietHours, QuietHoursPolicy, SendTrigger, TriggerKind, Urgency } from '../shared/contracts/record-types.ts';
+import type { CampaignSettings, Channel, Objective, QuietHours, QuietHoursPolicy, SendTrigger, SettingsSource, TriggerKind, Urgency } from '../shared/contracts/record-types.ts';
 import { ErrorCode, StoError } from '../shared/errors.ts';
 import type { PartitionStore } from '../shared/stream/partition-store.ts';
 import { CleanCache, StateTransaction } from '../shared/stream/state-transaction.ts';
@@ -9,7 +9,7 @@ import { formatLocalIso } from '../model/time/local-iso.ts';
 import { localDateOf } from '../model/time/local-slot.ts';
 import type { EngineConfig } from './config.ts';
 import { RecipientState, type PooledAggregate } from './recipient-state.ts';
-import { SendTimeDecider, anonymousPriors, toDecisionTrigger } from './send-time-decider.ts';
+import { SendTimeDecider, anonymousPriors } from './send-time-decider.ts';
 
 const WEEKDAYS = ['Monday', 'Tuesday', 'Wednesday', 'Thursday', 'Friday', 'Saturday', 'Sunday'] as const;
 const CHANNEL_NAMES: readonly Channel[] = CHANNELS;
@@ -82,9 +82,15 @@ export interface PreviewView {
   outcome: 'scheduled' | 'ready' | 'ignored';
   ignoredBecause: 'erased' | null;
   trigger: SendTrigger;
-  decision: (Omit<Decision, 'topSlots'> & { topSlots: { sendAtMs: number; hourOfWeek: number; score: number; localTime: string }[] }) | null;
+  decision: PreviewDecision | null;
+  /** Where each setting came from: the trigger, the campaign's settings or the deployment (as the scheduled send's settingsSources). */
+  settingsSources: Record<string, SettingsSource>;
+  /** For a campaign with sequence steps: every step's decision (the first is `decision`). */
+  steps: (PreviewDecision & { step: number; settingsSources: Record<string, SettingsSource> })[];
   explanation: string[];
 }
+
+export type PreviewDecision = Omit<Decision, 'topSlots'> & { topSlots: { sendAtMs: number; hourOfWeek: number; score: number; localTime: string }[] };
 
 /** The `at` parameter: the instant a profile is decayed to (epoch ms), `nowMs` when absent. */
 export function atParameter(query: URLSearchParams, nowMs: number): number {
@@ -130,12 +136,13 @@ export function previewTrigger(recipientId: string, query: URLSearchParams, nowM
     urgency: oneOf('urgency', URGENCIES, 'NORMAL')!,
     occurredAt,
     timeZone: text('timeZone'),
-    windowHours: number('windowHours', 24, 1, 168)!,
+    // Not given: the campaign's settings, else the deployment's, decide (as for a real trigger).
+    windowHours: number('windowHours', null, 1, 168),
     sendAt: number('sendAt', null, 0, 8.64e15),
     quietHours: quietHoursParameter(text('quietHours')),
     quietHoursPolicy: oneOf('quietHoursPolicy', QUIET_POLICIES, null),
     defaultLocalMinute: localMinuteParameter('defaultLocalTime', text('defaultLocalTime')),
-    objective: oneOf('objective', OBJECTIVES, 'OPEN')!,
+    objective: oneOf('objective', OBJECTIVES, null),
     holdoutShare: number('holdoutShare', null, 0, 1, false),
     payload: Buffer.alloc(0),
     attributes: {},
@@ -171,9 +178,13 @@ export class RecipientQuery {
   /** The priors summed over every partition, as decisions use them (the engine's GlobalPriors). */
   readonly #priors: (aggregateKey: string) => PooledAggregate | null;
 
-  constructor(config: Readonly<EngineConfig>, priors: (aggregateKey: string) => PooledAggregate | null) {
+  /** The campaigns' settings, as decisions use them (the engine's CampaignSettingsTable). */
+  readonly #campaignSettings: (campaignId: string) => CampaignSettings | null;
+
+  constructor(config: Readonly<EngineConfig>, priors: (aggregateKey: string) => PooledAggregate | null, campaignSettings: (campaignId: string) => CampaignSettings | null = () => null) {
     this.#config = config;
     this.#priors = priors;
+    this.#campaignSettings = campaignSettings;
   }
 
   #reader(store: PartitionStore): { state: RecipientState; decider: SendTimeDecider; tx: StateTransaction } {
@@ -221,24 +232,42 @@ export class RecipientQuery {
   /** The decision a trigger with these settings would get now, by the handler's path, without emitting it. */
   async preview(store: PartitionStore, trigger: SendTrigger): Promise<PreviewView> {
     const { state, decider, tx } = this.#reader(store);
-    const decisionTrigger = toDecisionTrigger(trigger);
-    const invalid = decider.validate(decisionTrigger);
-    if (invalid) throw new QueryParameterError('trigger', invalid);
+    const plan = decider.plan(trigger, this.#campaignSettings(trigger.campaignId));
+    for (const planned of plan.sends) {
+      const invalid = decider.validate(planned.trigger);
+      if (invalid) throw new QueryParameterError('trigger', invalid);
+    }
+    const decisionTrigger = plan.sends[0]!.trigger;
     // The handler judges erasure against the trigger record's timestamp; a preview's record is "now".
     const erasedAt = await state.erasedAt(trigger.recipientId, trigger.occurredAt, tx);
     if (erasedAt !== null && trigger.occurredAt <= erasedAt) {
-      return { partition: store.partition, outcome: 'ignored', ignoredBecause: 'erased', trigger, decision: null, explanation: ['The recipient was erased after this trigger occurred: a real trigger would be ignored.'] };
+      return {
+        partition: store.partition,
+        outcome: 'ignored',
+        ignoredBecause: 'erased',
+        trigger,
+        decision: null,
+        settingsSources: plan.sends[0]!.sources,
+        steps: [],
+        explanation: ['The recipient was erased after this trigger occurred: a real trigger would be ignored.'],
+      };
     }
     const evidence = await state.evidenceFor(trigger.recipientId, decider.cohortZone(decisionTrigger), tx, this.#priors);
-    const decision = decider.decide(decisionTrigger, evidence);
-    const topSlots = decision.topSlots.map((slot) => ({ ...slot, localTime: formatLocalIso(slot.sendAtMs, decision.timeZone) }));
+    const decisions = plan.sends.map((planned) => {
+      const decision = decider.decide(planned.trigger, evidence);
+      const topSlots = decision.topSlots.map((slot) => ({ ...slot, localTime: formatLocalIso(slot.sendAtMs, decision.timeZone) }));
+      return { ...decision, topSlots, step: planned.step, settingsSources: planned.sources };
+    });
+    const { step: _step, settingsSources, ...decision } = decisions[0]!;
     return {
       partition: store.partition,
       outcome: decision.urgentBypass && decision.sendAtMs <= trigger.occurredAt ? 'ready' : 'scheduled',
       ignoredBecause: null,
       trigger,
-      decision: { ...decision, topSlots },
-      explanation: explain(decision, evidence.profile, this.#config.minHistoryEvents),
+      decision,
+      settingsSources,
+      steps: decisions.length > 1 ? decisions : [],
+      explanation: [...explain(decision, evidence.profile, this.#config.minHistoryEvents), provenanceLine(settingsSources)],
     };
   }
 }
@@ -272,6 +301,16 @@ const CONSTRAINTS: Record<Decision['bindingConstraint'], string> = {
   EXPLICIT: 'The send instant was given by the trigger.',
   DEFAULT_TIME: "The campaign's default local time applies.",
 };
+
+/** One sentence naming the settings the trigger and the campaign gave (the rest are the deployment's). */
+function provenanceLine(sources: Record<string, SettingsSource>): string {
+  const from = (source: SettingsSource) => Object.keys(sources).filter((name) => sources[name] === source);
+  const trigger = from('TRIGGER');
+  const campaign = from('CAMPAIGN');
+  if (trigger.length === 0 && campaign.length === 0) return "Settings: all from the deployment's configuration.";
+  const parts = [trigger.length > 0 ? `from the trigger: ${trigger.join(', ')}` : null, campaign.length > 0 ? `from the campaign: ${campaign.join(', ')}` : null];
+  return `Settings ${parts.filter((part) => part !== null).join('; ')}; the rest from the deployment.`;
+}
 
 /** Plain sentences: why this slot, what held it back, how much of it is this person's own evidence. */
 function explain(decision: Decision, profile: Profile, minActiveDays: number): string[] {

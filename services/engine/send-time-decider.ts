@@ -1,8 +1,9 @@
-import { UNKNOWN_SYMBOL, type ReceivedSendTrigger } from '../shared/contracts/record-types.ts';
+import { UNKNOWN_SYMBOL, type CampaignSettings, type ReceivedSendTrigger } from '../shared/contracts/record-types.ts';
 import { ErrorCode, InputError } from '../shared/errors.ts';
 import { decide, validateTrigger } from '../model/decide.ts';
 import { compileDecisionConfig, type Decision, type DecisionConfig, type DecisionTrigger } from '../model/decision-types.ts';
 import { isThinHistory, MODEL_VERSION, scoreSlots, type ModelParams } from '../model/score.ts';
+import { planSends, resolveSettings, type DeploymentSettings, type PlannedSend, type ResolvedSettings } from '../model/resolve-settings.ts';
 import { resolveTimeZone } from '../model/time/time-zone.ts';
 import type { EngineConfig } from './config.ts';
 import type { Profile } from '../model/profile.ts';
@@ -19,6 +20,19 @@ export type UnknownTriggerField = 'channel' | 'triggerKind' | 'urgency' | 'quiet
  * an unknown quiet-hours policy as the configured one.
  */
 export function toDecisionTrigger(trigger: ReceivedSendTrigger, onUnknown: (field: UnknownTriggerField) => void = () => undefined): DecisionTrigger {
+  const stated = statedTrigger(trigger, onUnknown);
+  // Without campaign settings: what the trigger does not state is the deployment's default.
+  return { ...stated, windowHours: stated.windowHours ?? DEFAULT_WINDOW_HOURS, objective: stated.objective ?? 'OPEN' };
+}
+
+/** The window a trigger gets when neither it nor its campaign names one (the v1 contract's default). */
+export const DEFAULT_WINDOW_HOURS = 24;
+
+/** The trigger as the decision reads it, with its window and objective null when the trigger does not state them. */
+function statedTrigger(
+  trigger: ReceivedSendTrigger,
+  onUnknown: (field: UnknownTriggerField) => void,
+): Omit<DecisionTrigger, 'windowHours' | 'objective'> & { windowHours: number | null; objective: DecisionTrigger['objective'] | null } {
   const { channel, triggerKind, urgency, quietHoursPolicy, objective } = trigger;
   if (channel === UNKNOWN_SYMBOL) {
     onUnknown('channel');
@@ -45,7 +59,7 @@ export function toDecisionTrigger(trigger: ReceivedSendTrigger, onUnknown: (fiel
     quietHours: trigger.quietHours,
     quietHoursPolicy: quietHoursPolicy === UNKNOWN_SYMBOL ? null : quietHoursPolicy,
     defaultLocalMinute: trigger.defaultLocalMinute,
-    objective: objective === UNKNOWN_SYMBOL ? 'OPEN' : objective,
+    objective: objective === UNKNOWN_SYMBOL ? 'OPEN' : (objective ?? null),
     holdoutShare: trigger.holdoutShare,
     payloadBytes: trigger.payload.length,
   };
@@ -57,6 +71,8 @@ export class SendTimeDecider {
   readonly #decisionConfig: Readonly<DecisionConfig>;
   readonly #params: ModelParams;
 
+  readonly #deployment: Readonly<DeploymentSettings>;
+
   constructor(config: Readonly<EngineConfig>, params: ModelParams) {
     this.#config = config;
     this.#params = params;
@@ -67,6 +83,17 @@ export class SendTimeDecider {
       modelVersion: MODEL_VERSION,
       maxPayloadBytes: Math.floor(config.common.maxRecordBytes / 2),
     });
+    this.#deployment = deploymentSettings(config, this.#decisionConfig);
+  }
+
+  /**
+   * The sends a trigger leads to under its campaign's settings (null: the campaign has none):
+   * the trigger's own fields over the campaign's over the deployment's, one send per sequence step.
+   */
+  plan(trigger: ReceivedSendTrigger, campaign: CampaignSettings | null, onUnknown: (field: UnknownTriggerField) => void = () => undefined): { settings: ResolvedSettings; sends: PlannedSend[] } {
+    const stated = statedTrigger(trigger, onUnknown);
+    const settings = resolveSettings(stated, campaign, this.#deployment);
+    return { settings, sends: planSends(stated, settings) };
   }
 
   /** Why the trigger cannot be decided (for the dead-letter topic), or null. */
@@ -108,6 +135,26 @@ export class SendTimeDecider {
     if (!outcome.ok) throw new RangeError(`${outcome.invalid.code}: ${outcome.invalid.message}`);
     return outcome.decision;
   }
+}
+
+/** The deployment's value of every campaign setting: the engine's configuration, today's behaviour. */
+export function deploymentSettings(config: Readonly<EngineConfig>, decisionConfig: Readonly<DecisionConfig>): Readonly<DeploymentSettings> {
+  return Object.freeze({
+    windowHours: DEFAULT_WINDOW_HOURS,
+    quietHours: null,
+    quietHoursPolicy: decisionConfig.defaultQuietHoursPolicy,
+    defaultLocalMinute: null,
+    objective: 'OPEN',
+    holdoutShare: decisionConfig.holdoutShare,
+    optimize: true,
+    urgentChannels: decisionConfig.urgentBypassChannels,
+    transactionalChannels: [],
+    quietHoursApply: true,
+    expiryGraceMinutes: Math.round(config.expiryGraceMs / 60_000),
+    caps: null,
+    stopOn: [],
+    steps: [],
+  });
 }
 
 /**

@@ -27,6 +27,8 @@ const URGENCIES = ['NORMAL', 'URGENT'] as const;
 const OBJECTIVES = ['OPEN', 'CLICK', 'CONVERSION'] as const;
 const QUIET_HOURS_POLICIES = ['BEST_ALLOWED', 'DEFER_TO_END'] as const;
 const MAX_WINDOW_HOURS = 168;
+/** A sequence step's window may open up to two weeks after the trigger. */
+const MAX_WINDOW_START_HOURS = 336;
 
 /** A slot the decision may choose: a top-of-hour instant in the window, or now when mid-hour. */
 interface Candidate {
@@ -44,6 +46,8 @@ interface DecisionWindow {
   endMs: number;
   zone: ZoneOffsets;
   quietHours: QuietHours | null;
+  /** What binds a send at the window's start: NOW, or WINDOW_START for a window that opens later (a sequence step). */
+  startBinding: BindingConstraint;
 }
 
 interface Timing {
@@ -77,6 +81,12 @@ export function validateTrigger(trigger: DecisionTrigger, config: Readonly<Decis
   if (!Number.isInteger(trigger.windowHours) || trigger.windowHours < 1 || trigger.windowHours > MAX_WINDOW_HOURS) {
     return invalid('WINDOW_OUT_OF_RANGE', `windowHours ${trigger.windowHours} is not an integer in 1..${MAX_WINDOW_HOURS}`);
   }
+  const startHours = trigger.windowStartHours ?? 0;
+  if (!Number.isInteger(startHours) || startHours < 0 || startHours > MAX_WINDOW_START_HOURS) {
+    return invalid('WINDOW_OUT_OF_RANGE', `windowStartHours ${startHours} is not an integer in 0..${MAX_WINDOW_START_HOURS}`);
+  }
+  const step = trigger.step ?? 0;
+  if (!Number.isSafeInteger(step) || step < 0) return invalid('INVALID_FIELD', `step ${step} is not a non-negative integer`);
   if (trigger.quietHours != null) {
     const problem = typeof trigger.quietHours === 'object' ? quietHoursProblem(trigger.quietHours) : 'quietHours is not a record';
     if (problem !== null) return invalid('QUIET_HOURS_MALFORMED', problem);
@@ -112,14 +122,15 @@ export function decide(trigger: DecisionTrigger, context: DecisionContext, confi
   if (problem !== null) return { ok: false, invalid: problem };
   checkContext(context);
   const { zone, source } = chooseZone(trigger, context, config);
-  const startMs = context.nowMs;
+  // A sequence step's window opens windowStartHours after the trigger; a single send's at once.
+  const startMs = context.nowMs + (trigger.windowStartHours ?? 0) * HOUR_MS;
   const endMs = startMs + trigger.windowHours * HOUR_MS;
   // The resolved zone answers offsets from its cached timeline (no Intl call per slot).
-  const window: DecisionWindow = { startMs, endMs, zone, quietHours: trigger.quietHours ?? null };
+  const window: DecisionWindow = { startMs, endMs, zone, quietHours: trigger.quietHours ?? null, startBinding: startMs === context.nowMs ? 'NOW' : 'WINDOW_START' };
   const candidates = candidateSlots(window, context.slotScores);
   const choice = chooseSendTime(trigger, context, config, window, candidates);
   const decision: Decision = {
-    scheduleId: scheduleIdOf(trigger.triggerId, trigger.recipientId),
+    scheduleId: scheduleIdOf(trigger.triggerId, trigger.recipientId, trigger.step ?? 0),
     sendAtMs: choice.sendAtMs,
     localSendTime: formatLocalIso(choice.sendAtMs, window.zone),
     timeZone: zone.name,
@@ -147,12 +158,21 @@ function chooseSendTime(trigger: DecisionTrigger, context: DecisionContext, conf
     return { ...treatment, reason: 'EXPLICIT_SEND_AT', sendAtMs: Math.max(trigger.sendAtMs, window.startMs), bindingConstraint: 'EXPLICIT' };
   }
   // 3. Urgent (SMS by default) goes now, unless quiet hours hold it to their first allowed minute.
-  if (trigger.urgency === 'URGENT' && config.urgentBypassChannels.includes(trigger.channel)) {
-    return { ...treatment, urgentBypass: true, reason: 'URGENT_BYPASS', ...respectQuietHours(window, window.startMs, 'NOW') };
+  // The settings may name the bypass (urgency policy, an immediate sequence step) and whether
+  // quiet hours still hold it; without them the configured channels decide.
+  const bypass = trigger.bypass ?? (trigger.urgency === 'URGENT' && config.urgentBypassChannels.includes(trigger.channel) ? 'RESPECT_QUIET_HOURS' : 'NONE');
+  if (bypass !== 'NONE') {
+    const timing = bypass === 'IGNORE_QUIET_HOURS' ? { sendAtMs: window.startMs, bindingConstraint: window.startBinding } : respectQuietHours(window, window.startMs, window.startBinding);
+    return { ...treatment, urgentBypass: true, reason: 'URGENT_BYPASS', ...timing };
   }
   // 4. Holdout by recipient and campaign, so a recipient stays in one arm for the whole campaign.
   const holdoutShare = trigger.holdoutShare ?? config.holdoutShare;
   if (stableUnitInterval(['holdout', trigger.recipientId, trigger.campaignId]) < holdoutShare) {
+    return { ...treatment, arm: 'CONTROL', reason: 'CONTROL', ...defaultTimeInWindow(trigger, window) };
+  }
+  // STO off (a campaign setting): every recipient gets the default local time in their zone, as
+  // the holdout does; a campaign without optimized sends has no treatment arm to compare.
+  if (trigger.optimize === false) {
     return { ...treatment, arm: 'CONTROL', reason: 'CONTROL', ...defaultTimeInWindow(trigger, window) };
   }
   // 5. Without a usable model the campaign's default time (or the window start) is the answer.
@@ -166,11 +186,13 @@ function chooseSendTime(trigger: DecisionTrigger, context: DecisionContext, conf
   const greedyIsAllowed = greedy !== null && greedy.allowed;
   // 6. Exploration: a uniformly random allowed slot; the propensity is that slot's probability
   // under the mixed policy (explore share spread evenly, the rest on the greedy slot).
-  if (share > 0 && stableUnitInterval(['explore', trigger.triggerId]) < share) {
-    const index = Math.min(allowed.length - 1, Math.floor(stableUnitInterval(['explore-slot', trigger.triggerId]) * allowed.length));
+  // The steps of a sequence draw apart (a single send keeps the draw it always had).
+  const drawId = trigger.step ? [trigger.triggerId, String(trigger.step)] : [trigger.triggerId];
+  if (share > 0 && stableUnitInterval(['explore', ...drawId]) < share) {
+    const index = Math.min(allowed.length - 1, Math.floor(stableUnitInterval(['explore-slot', ...drawId]) * allowed.length));
     const slot = allowed[index]!;
     const propensity = share / allowed.length + (1 - share) * (slot === greedy ? 1 : 0);
-    return { ...treatment, propensity, exploration: true, reason: 'EXPLORATION', sendAtMs: slot.sendAtMs, bindingConstraint: slot.isNow ? 'NOW' : 'NONE' };
+    return { ...treatment, propensity, exploration: true, reason: 'EXPLORATION', sendAtMs: slot.sendAtMs, bindingConstraint: slot.isNow ? window.startBinding : 'NONE' };
   }
   // 7. Optimized.
   const propensity = 1 - share + (greedyIsAllowed ? share / allowed.length : 0);
@@ -201,7 +223,7 @@ function finishAllowedBest(best: Candidate, window: DecisionWindow, candidates: 
   }
   const unconstrained = bestOf(candidates)!;
   if (unconstrained.score > best.score) return { sendAtMs: best.sendAtMs, bindingConstraint: 'QUIET_HOURS' };
-  return { sendAtMs: best.sendAtMs, bindingConstraint: best.isNow ? 'NOW' : 'NONE' };
+  return { sendAtMs: best.sendAtMs, bindingConstraint: best.isNow ? window.startBinding : 'NONE' };
 }
 
 /** The campaign's default local time at its next occurrence inside the window, else the window start. */

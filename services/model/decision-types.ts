@@ -40,7 +40,21 @@ export interface DecisionTrigger {
   quietHoursPolicy: QuietHoursPolicy | null;
   /** Size of the opaque payload in bytes, checked against the limit; absent = 0. */
   payloadBytes?: number;
+  /** The window opens this many hours after the trigger (a sequence step's); absent = 0, at once. */
+  windowStartHours?: number;
+  /** Send-time optimization off (false): the default local time, as the holdout gets. Absent = on. */
+  optimize?: boolean;
+  /**
+   * Whether the send bypasses the wait (the settings' urgency policy, an immediate step), and
+   * whether quiet hours still hold it. Absent: an URGENT trigger on `urgentBypassChannels`,
+   * quiet hours respected.
+   */
+  bypass?: Bypass;
+  /** The sequence step (1..n), part of the schedule id; absent or 0 for a single send. */
+  step?: number;
 }
+
+export type Bypass = 'NONE' | 'RESPECT_QUIET_HOURS' | 'IGNORE_QUIET_HOURS';
 
 export interface EvidenceWeights {
   individual: number;
@@ -106,7 +120,7 @@ export interface SlotChoice {
 }
 
 export interface Decision {
-  /** Deterministic from triggerId (hex). */
+  /** Deterministic from triggerId, recipientId and the sequence step (hex). */
   scheduleId: string;
   /** UTC epoch ms; never before the decision's now. */
   sendAtMs: number;
@@ -126,7 +140,7 @@ export interface Decision {
   modelVersion: string;
   historyDepth: HistoryDepth;
   urgentBypass: boolean;
-  /** The window the slot was chosen in: [now, now + windowHours]. */
+  /** The window the slot was chosen in: [now + windowStartHours, that + windowHours]. */
   windowStartMs: number;
   windowEndMs: number;
 }

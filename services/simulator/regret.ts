@@ -120,7 +120,7 @@ export function weeklyTrigger(recipient: SimRecipient, week: number, weekStartMs
 
 /** Where the legacy schedule would have sent the trigger: its default local time in the window, else the window start. */
 export function legacySendTime(trigger: SendTrigger, timeZone: string): number {
-  const endMs = trigger.occurredAt + trigger.windowHours * HOUR_MS;
+  const endMs = trigger.occurredAt + (trigger.windowHours ?? 24) * HOUR_MS;
   const atMs = nextLocalMinuteAtOrAfter(trigger.occurredAt, trigger.defaultLocalMinute ?? LEGACY_DEFAULT_LOCAL_MINUTE, timeZone);
   return atMs <= endMs ? atMs : trigger.occurredAt;
 }

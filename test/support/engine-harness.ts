@@ -11,7 +11,7 @@ import { EngineMetrics } from '../../services/engine/engine-metrics.ts';
 import { decodePartialPrior, digestOf, PriorSums } from '../../services/engine/prior-sums.ts';
 import { aggregateParams } from '../../services/engine/recipient-state.ts';
 import { deadLetterTopic } from '../../services/shared/config/common-config.ts';
-import type { DeadLetter } from '../../services/shared/contracts/record-types.ts';
+import type { CampaignSettings, DeadLetter } from '../../services/shared/contracts/record-types.ts';
 import { SchemaCodec, type Writer } from '../../services/shared/contracts/schema-codec.ts';
 import { readSchemaJson, valueSubject, type ContractName } from '../../services/shared/contracts/schema-files.ts';
 import { errorMessage, isInputError } from '../../services/shared/errors.ts';
@@ -78,10 +78,13 @@ export class EngineHarness {
   readonly topicDigests: Map<string, string>;
   /** Publish the priors after every handled batch, as the engine's punctuation does when due. */
   autoPublish = true;
+  /** The campaign settings topic as the engine reads it (campaignId → settings): set entries to apply them. */
+  readonly campaigns: Map<string, CampaignSettings>;
   #offset = 0;
   #publishClock = 0;
 
-  private constructor(fields: { config: Readonly<EngineConfig>; codec: SchemaCodec; handler: EngineHandler; metrics: Registry; store: PartitionStore; writers: Map<ContractName, Writer>; registry: FakeRegistry; priors: PriorSums; topicDigests: Map<string, string> }) {
+  private constructor(fields: { config: Readonly<EngineConfig>; codec: SchemaCodec; handler: EngineHandler; metrics: Registry; store: PartitionStore; writers: Map<ContractName, Writer>; registry: FakeRegistry; priors: PriorSums; topicDigests: Map<string, string>; campaigns: Map<string, CampaignSettings> }) {
+    this.campaigns = fields.campaigns;
     this.priors = fields.priors;
     this.topicDigests = fields.topicDigests;
     this.config = fields.config;
@@ -112,7 +115,9 @@ export class EngineHarness {
     const metrics = new Registry();
     const priors = new PriorSums(aggregateParams(config));
     const topicDigests = new Map<string, string>();
+    const campaigns = new Map<string, CampaignSettings>();
     const handler = new EngineHandler({
+      campaignSettings: (campaignId) => campaigns.get(campaignId) ?? null,
       priors: (key) => priors.get(key),
       publishedDigest: (key) => topicDigests.get(key),
       config,
@@ -125,7 +130,7 @@ export class EngineHarness {
     const db = new MemoryLevel<string, Buffer>({ keyEncoding: 'utf8', valueEncoding: 'buffer' });
     const store = await PartitionStore.open({ baseDir: join(tmpdir(), 'sto-engine-harness'), partition: 0, factory: () => db as never });
     await handler.onOpen(store);
-    const harness = new EngineHarness({ config, codec, handler, metrics, store, writers, registry, priors, topicDigests });
+    const harness = new EngineHarness({ config, codec, handler, metrics, store, writers, registry, priors, topicDigests, campaigns });
     await harness.publishPriors();
     return harness;
   }

@@ -1,4 +1,5 @@
 import type {
+  CampaignSettings,
   Channel,
   DeadLetter,
   DecisionReason,
@@ -118,6 +119,7 @@ export function sampleScheduled(i: number, recipientId = `r-${i}`): ScheduledSen
     step: 1 + (i % 3),
     stopOn: i % 2 === 0 ? [] : [{ eventType: 'CONVERSION', sameCorrelation: true, sameCampaign: false }, { eventType: 'UNSUBSCRIBE', sameCorrelation: false, sameCampaign: false }],
     caps: i % 3 === 0 ? null : { perDay: 2, perWeek: i % 2 === 0 ? null : 5 },
+    settingsSources: i % 2 === 0 ? {} : { windowHours: 'CAMPAIGN', objective: 'TRIGGER', quietHours: 'DEPLOYMENT' },
   };
 }
 
@@ -175,6 +177,33 @@ export function sampleUnreleased(i: number, recipientId = `r-${i}`): UnreleasedS
   };
 }
 
+/** Campaign settings from sparse (nothing set) to full (a three-step sequence with stop rules and caps). */
+export function sampleCampaignSettings(i: number): CampaignSettings {
+  const sparse = i % 2 === 0;
+  return {
+    campaignId: `camp-${i}`,
+    windowHours: sparse ? null : 1 + (i * 13) % 168,
+    quietHours: sparse ? null : { startMinute: 21 * 60, endMinute: 8 * 60 },
+    quietHoursPolicy: sparse ? null : pick(['BEST_ALLOWED', 'DEFER_TO_END'] as const, i),
+    defaultLocalMinute: sparse ? null : 10 * 60,
+    objective: sparse ? null : pick(['OPEN', 'CLICK', 'CONVERSION'] as const, i),
+    holdoutShare: sparse ? null : 0.1,
+    optimize: sparse ? null : i % 3 !== 0,
+    urgency: sparse ? null : { urgentChannels: ['SMS', 'PUSH'], transactionalChannels: i % 3 === 0 ? null : ['EMAIL'], quietHoursApply: i % 3 === 1 ? false : null },
+    expiryGraceMinutes: sparse ? null : 60,
+    caps: sparse ? null : { perDay: 2, perWeek: i % 3 === 0 ? null : 5 },
+    stopOn: sparse ? null : [{ eventType: 'CONVERSION', sameCorrelation: true, sameCampaign: false }, { eventType: 'UNSUBSCRIBE', sameCorrelation: false, sameCampaign: false }],
+    steps: sparse
+      ? []
+      : [
+          { startHours: 0, endHours: 1, immediate: true },
+          { startHours: 20, endHours: 28, immediate: false },
+          { startHours: 44, endHours: 52, immediate: false },
+        ],
+    updatedAt: sparse ? null : BASE_MS + i,
+  };
+}
+
 /** One valid record of each contract. */
 export const SAMPLE_BY_CONTRACT = {
   engagement: sampleEngagement,
@@ -184,6 +213,7 @@ export const SAMPLE_BY_CONTRACT = {
   erasure: sampleErasure,
   deadLetter: sampleDeadLetter,
   unreleased: sampleUnreleased,
+  campaignSettings: sampleCampaignSettings,
 } as const;
 
 /** A plain scheduled send for tests about delivery (not about its fields): EMAIL, UTC, OPTIMIZED, no explanation. */

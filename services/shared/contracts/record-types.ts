@@ -64,12 +64,14 @@ export interface SendTrigger {
   urgency: Urgency;
   occurredAt: number;
   timeZone: string | null;
-  windowHours: number;
+  /** Null (since v2): the campaign's window, else the deployment's (24 h). */
+  windowHours: number | null;
   sendAt: number | null;
   quietHours: QuietHours | null;
   quietHoursPolicy: QuietHoursPolicy | null;
   defaultLocalMinute: number | null;
-  objective: Objective;
+  /** Null (since v2): the campaign's objective, else OPEN. */
+  objective: Objective | null;
   holdoutShare: number | null;
   payload: Buffer;
   attributes: Record<string, string>;
@@ -85,7 +87,7 @@ export interface ReceivedSendTrigger extends Omit<SendTrigger, 'channel' | 'trig
   triggerKind: Readable<TriggerKind>;
   urgency: Readable<Urgency>;
   quietHoursPolicy: Readable<QuietHoursPolicy> | null;
-  objective: Readable<Objective>;
+  objective: Readable<Objective> | null;
 }
 
 export interface SlotScore {
@@ -127,6 +129,44 @@ export interface ScheduledSend {
   step?: number;
   stopOn?: StopRule[];
   caps?: FrequencyCaps | null;
+  /** Since v2: where each setting of the decision came from (see SETTING_NAMES). */
+  settingsSources?: Record<string, SettingsSource>;
+}
+
+/** Where a setting of a decision came from: the trigger's field, the campaign's settings, the deployment's config. */
+export type SettingsSource = 'TRIGGER' | 'CAMPAIGN' | 'DEPLOYMENT';
+
+/** Which channels bypass the wait for URGENT and TRANSACTIONAL triggers, and whether quiet hours still hold them. */
+export interface UrgencyPolicy {
+  urgentChannels: Readable<Channel>[] | null;
+  transactionalChannels: Readable<Channel>[] | null;
+  quietHoursApply: boolean | null;
+}
+
+/** One send of a sequence, in a window of hours after the trigger. */
+export interface SequenceStep {
+  startHours: number;
+  endHours: number;
+  /** At the window's start (after quiet hours), not optimized. */
+  immediate: boolean;
+}
+
+/** A campaign's settings (sto.campaigns.settings.v1, keyed by campaignId): null = not set by the campaign. */
+export interface CampaignSettings {
+  campaignId: string;
+  windowHours: number | null;
+  quietHours: QuietHours | null;
+  quietHoursPolicy: Readable<QuietHoursPolicy> | null;
+  defaultLocalMinute: number | null;
+  objective: Readable<Objective> | null;
+  holdoutShare: number | null;
+  optimize: boolean | null;
+  urgency: UrgencyPolicy | null;
+  expiryGraceMinutes: number | null;
+  caps: FrequencyCaps | null;
+  stopOn: StopRule[] | null;
+  steps: SequenceStep[];
+  updatedAt: number | null;
 }
 
 export type StopEventType = 'CONVERSION' | 'CLICK' | 'OPEN' | 'UNSUBSCRIBE' | 'COMPLAINT' | 'BOUNCE';

@@ -32,6 +32,8 @@ export function topicPlan(topics: TopicsConfig, partitions: number): TopicSpec[]
     { name: topics.delayChangelog, partitions, config: compacted, contract: null },
     // Read whole by every engine instance (a global table): one partition keeps it one ordered log.
     { name: topics.priors, partitions: 1, config: compacted, contract: null },
+    // Campaign settings, keyed by campaignId: also a global table, read whole by every engine instance.
+    { name: topics.campaignSettings, partitions: 1, config: compacted, contract: 'campaignSettings' },
   ];
   const deadLetters: TopicSpec[] = inputs.map((input) => ({
     name: deadLetterTopic(input.name),

@@ -324,3 +324,49 @@ describe('deterministic shares', () => {
     expect(Math.abs(both / triggers - 0.25)).toBeLessThan(0.03);
   });
 });
+
+describe('sequence steps and settings (windows that open later, bypass policy, STO off)', () => {
+  it('a step never goes before its window opens, stays inside it unless QUIET_HOURS_FORCED, respects quiet hours unless told not to, and has its own id', () => {
+    fc.assert(
+      fc.property(
+        scenario,
+        fc.record({
+          windowStartHours: fc.integer({ min: 0, max: 336 }),
+          step: fc.integer({ min: 1, max: 10 }),
+          bypass: fc.constantFrom(undefined, 'NONE' as const, 'RESPECT_QUIET_HOURS' as const, 'IGNORE_QUIET_HOURS' as const),
+          optimize: fc.constantFrom(undefined, true, false),
+          explorationShare: fc.constantFrom(0, 0.05, 1),
+          thinHistory: fc.boolean(),
+        }),
+        (s, extra) => {
+          const config = compileDecisionConfig({ explorationShare: extra.explorationShare, holdoutShare: 0.1 });
+          const trigger = triggerOf(s, { windowStartHours: extra.windowStartHours, step: extra.step, bypass: extra.bypass, optimize: extra.optimize });
+          const decision = decided(trigger, baseContext(trigger, { slotScores: s.scores, thinHistory: extra.thinHistory }), config);
+          const { zone, nowMs } = s.at;
+          const start = nowMs + extra.windowStartHours * HOUR;
+          const end = start + s.windowHours * HOUR;
+          expect(decision.windowStartMs).toBe(start);
+          expect(decision.windowEndMs).toBe(end);
+          expect(decision.sendAtMs).toBeGreaterThanOrEqual(start);
+          if (decision.bindingConstraint === 'QUIET_HOURS_FORCED') expect(decision.sendAtMs).toBeGreaterThan(end);
+          else expect(decision.sendAtMs).toBeLessThanOrEqual(end);
+          const ignoresQuiet = extra.bypass === 'IGNORE_QUIET_HOURS';
+          if (!ignoresQuiet) expect(quietAt(decision.sendAtMs, zone, s.quietHours)).toBe(false);
+          if (extra.bypass === 'RESPECT_QUIET_HOURS' || ignoresQuiet) {
+            expect(decision.reason).toBe('URGENT_BYPASS');
+            if (ignoresQuiet || !quietAt(start, zone, s.quietHours)) expect(decision.sendAtMs).toBe(start);
+          }
+          if (extra.bypass === 'NONE') expect(decision.reason).not.toBe('URGENT_BYPASS');
+          if (extra.optimize === false && extra.bypass !== 'RESPECT_QUIET_HOURS' && !ignoresQuiet && !(extra.bypass === undefined && trigger.urgency === 'URGENT' && trigger.channel === 'SMS')) {
+            expect([decision.reason, decision.arm]).toEqual(['CONTROL', 'CONTROL']);
+          }
+          // A window that opens later never reports "now" as what bound the send.
+          if (extra.windowStartHours > 0) expect(decision.bindingConstraint).not.toBe('NOW');
+          expect(decision.scheduleId).toBe(scheduleIdOf(trigger.triggerId, trigger.recipientId, extra.step));
+          expect(decision.scheduleId).not.toBe(scheduleIdOf(trigger.triggerId, trigger.recipientId));
+        },
+      ),
+      { numRuns: 250 },
+    );
+  });
+});

@@ -20,6 +20,11 @@ export interface DelayConfig {
    * (1 = real time). Production leaves it at 1.
    */
   clockSpeedup: number;
+  /**
+   * Longest a release waits for its partition to apply the engagement events appended before its
+   * sends were due (the stop guarantee); past it the sends go and a metric counts it.
+   */
+  stopWaitMs: number;
 }
 
 export function compileDelayConfig(env: Env): Readonly<DelayConfig> {
@@ -37,6 +42,7 @@ export function compileDelayConfig(env: Env): Readonly<DelayConfig> {
     cacheEntries: reader.integer('STO_DELAY_CACHE_ENTRIES', 10_000, 0, 10_000_000),
     syncWrites: reader.boolean('STO_STATE_SYNC_WRITES', false),
     clockSpeedup: reader.number('STO_DELAY_CLOCK_SPEEDUP', 1, 1, 1_000_000),
+    stopWaitMs: reader.integer('STO_DELAY_STOP_WAIT_MS', 30_000, 0, 3_600_000),
   };
   return reader.done(config);
 }

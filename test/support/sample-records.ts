@@ -1,5 +1,6 @@
 import type {
   Channel,
+  CampaignStop,
   DeadLetter,
   DecisionReason,
   EngagementEvent,
@@ -169,10 +170,17 @@ export function sampleUnreleased(i: number, recipientId = `r-${i}`): UnreleasedS
     channel: pick(CHANNELS, i),
     sendAt,
     expiresAt: i % 3 === 0 ? null : sendAt + 3_600_000,
-    outcome: 'EXPIRED',
+    // Sample 1 is also a v1 writer's record (the registry evolution test): EXPIRED, v1's only symbol.
+    outcome: (['STOPPED', 'EXPIRED', 'SUPPRESSED', 'CAPPED', 'ERASED', 'CANCELLED'] as const)[i % 6]!,
     detail: `reached ${i} ms after its instant, past expiresAt`,
     decidedAt: sendAt + 7_200_000,
+    correlationId: i % 2 === 0 ? null : `cart-${i}`,
+    step: 1 + (i % 3),
   };
+}
+
+export function sampleCampaignStop(i: number): CampaignStop {
+  return { campaignId: `camp-${i % 7}`, stoppedAt: BASE_MS + i * 60_000, stoppedBy: `operator-${i % 3}`, reason: i % 2 === 0 ? '' : 'wrong offer' };
 }
 
 /** One valid record of each contract. */
@@ -184,6 +192,7 @@ export const SAMPLE_BY_CONTRACT = {
   erasure: sampleErasure,
   deadLetter: sampleDeadLetter,
   unreleased: sampleUnreleased,
+  campaignStop: sampleCampaignStop,
 } as const;
 
 /** A plain scheduled send for tests about delivery (not about its fields): EMAIL, UTC, OPTIMIZED, no explanation. */

@@ -52,6 +52,8 @@ export interface TopicsConfig {
   unreleased: string;
   /** The engine's partial priors (aggregates per partition), read whole by every engine instance. */
   priors: string;
+  /** Operators' campaign stops (compacted), read whole by every delay instance. */
+  campaignStops: string;
 }
 
 export interface CommonConfig {
@@ -86,6 +88,7 @@ export const DEFAULT_TOPICS: Readonly<TopicsConfig> = Object.freeze({
   delayChangelog: 'sto.delay.pending.changelog.v1',
   unreleased: 'sto.sends.unreleased.v1',
   priors: 'sto.engine.priors.v1',
+  campaignStops: 'sto.campaigns.stops.v1',
 });
 
 /** Environment variable of each topic name. */
@@ -99,6 +102,7 @@ export const TOPIC_VARIABLES: Readonly<Record<keyof TopicsConfig, string>> = Obj
   delayChangelog: 'STO_TOPIC_DELAY_CHANGELOG',
   unreleased: 'STO_TOPIC_UNRELEASED',
   priors: 'STO_TOPIC_PRIORS',
+  campaignStops: 'STO_TOPIC_CAMPAIGN_STOPS',
 });
 
 /** Every topic name with a suffix: a separate set for one test, benchmark or demo run. */

@@ -188,7 +188,20 @@ export interface UnreleasedSend {
   channel: Channel;
   sendAt: number;
   expiresAt: number | null;
-  outcome: 'EXPIRED';
+  outcome: UnreleasedOutcome;
   detail: string;
   decidedAt: number;
+  /** Since v2. */
+  correlationId?: string | null;
+  step?: number;
+}
+
+export type UnreleasedOutcome = 'EXPIRED' | 'STOPPED' | 'SUPPRESSED' | 'CAPPED' | 'ERASED' | 'CANCELLED';
+
+/** An operator's stop of a whole campaign (sto.campaigns.stops.v1, compacted, keyed by campaignId). */
+export interface CampaignStop {
+  campaignId: string;
+  stoppedAt: number;
+  stoppedBy: string;
+  reason: string;
 }

@@ -32,6 +32,8 @@ export function topicPlan(topics: TopicsConfig, partitions: number): TopicSpec[]
     { name: topics.delayChangelog, partitions, config: compacted, contract: null },
     // Read whole by every engine instance (a global table): one partition keeps it one ordered log.
     { name: topics.priors, partitions: 1, config: compacted, contract: null },
+    // Read whole by every delay instance (a global table); one record per stopped campaign.
+    { name: topics.campaignStops, partitions: 1, config: compacted, contract: 'campaignStop' },
   ];
   const deadLetters: TopicSpec[] = inputs.map((input) => ({
     name: deadLetterTopic(input.name),

@@ -148,7 +148,7 @@ describe('punctuation passes', () => {
     const membership = await owning(handler, stores);
     const registry = new Registry();
     await scheduler(handler, membership, async () => [], registry).runPasses();
-    expect(membership.get(0)!.state).toEqual({ pending: 4, uncommitted: 0, unreported: [] });
+    expect(membership.get(0)!.state).toEqual({ pending: 4, uncommitted: 0, unreported: [], fenced: false, watermarkWaitSince: null, lastStoredAt: NOW });
     expect((await registry.getSingleMetric('sto_stream_punctuations_dropped_total')!.get()).values[0]!.value).toBe(1);
     // Nothing was released: the release metrics must not say otherwise (they counted inside the pass before).
     expect((await metrics.releases.get()).values.reduce((sum, value) => sum + value.value, 0)).toBe(0);

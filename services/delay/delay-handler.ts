@@ -1,6 +1,7 @@
 import type { KafkaMessage } from 'kafkajs';
 import { firstAllowedAtOrAfter } from '../model/quiet-hours.ts';
-import type { CampaignStop, Channel, ErasureRequest, ReadySend, ReceivedEngagementEvent, ScheduledSend, UnreleasedOutcome, UnreleasedSend } from '../shared/contracts/record-types.ts';
+import type { CampaignStop, Channel, ErasureRequest, ReceivedEngagementEvent, ScheduledSend, UnreleasedOutcome, UnreleasedSend } from '../shared/contracts/record-types.ts';
+import { readySendOf, unreleasedSendOf } from '../shared/contracts/send-shapes.ts';
 import type { SchemaCodec, Writer } from '../shared/contracts/schema-codec.ts';
 import { ErrorCode, InputError } from '../shared/errors.ts';
 import type { Logger } from '../shared/logger.ts';
@@ -263,8 +264,11 @@ export class DelayHandler implements PartitionHandler<DelayPartitionState>, Punc
     if (this.#watermark) {
       const earliest = await earliestDue(tx);
       if (earliest === null || earliest > now) return { more: false, retryAt: null };
-      const check = await this.#watermark.check(tx.partition, tx.store.nextOffset(this.#config.common.topics.engagement), Math.max(earliest, state.lastStoredAt));
-      scanUpToMs = Math.min(now, check.releaseUpTo);
+      const grace = this.#config.stopGraceMs;
+      if (earliest + grace > now) return { more: false, retryAt: earliest + grace };
+      const check = await this.#watermark.check(tx.partition, tx.store.nextOffset(this.#config.common.topics.engagement), Math.max(earliest + grace, state.lastStoredAt));
+      // The fetch covers the sends due up to its instant minus the grace.
+      scanUpToMs = Math.min(now, check.releaseUpTo - grace);
       if (check.kind === 'behind') {
         state.watermarkWaitSince ??= now;
         if (now - state.watermarkWaitSince < this.#config.stopWaitMs) return { more: false, retryAt: now + WATERMARK_RETRY_MS };
@@ -375,16 +379,7 @@ export class DelayHandler implements PartitionHandler<DelayPartitionState>, Punc
   }
 
   #emitUnreleased(send: PendingSend, outcome: UnreleasedOutcome, detail: string, now: number, emit: Emit): { kind: 'unreleased'; outcome: UnreleasedOutcome; channel: Channel; latenessSeconds: number } {
-    const record: UnreleasedSend = {
-      ...identityOf(send),
-      sendAt: send.sendAt,
-      expiresAt: send.expiresAt ?? null,
-      outcome,
-      detail,
-      decidedAt: now,
-      correlationId: send.correlationId ?? null,
-      step: send.step ?? 1,
-    };
+    const record: UnreleasedSend = unreleasedSendOf(send, outcome, detail, now);
     emit({
       topic: this.#config.common.topics.unreleased,
       message: { key: send.recipientId, value: this.#codec.encode(this.#unreleasedWriter, record), headers: { 'sto-schedule-id': send.scheduleId, 'sto-outcome': outcome } },
@@ -393,25 +388,12 @@ export class DelayHandler implements PartitionHandler<DelayPartitionState>, Punc
   }
 
   #emitReady(send: PendingSend, now: number, emit: Emit): { kind: 'released'; channel: Channel; latenessSeconds: number } {
-    const ready: ReadySend = {
-      ...identityOf(send),
-      reason: send.reason,
-      sendAt: send.sendAt,
-      releasedAt: now,
-      timeZone: send.timeZone,
-      payload: Buffer.from(send.payload, 'base64'),
-    };
     emit({
       topic: this.#config.common.topics.ready,
-      message: { key: send.recipientId, value: this.#codec.encode(this.#readyWriter, ready), headers: { 'sto-schedule-id': send.scheduleId, 'sto-channel': send.channel } },
+      message: { key: send.recipientId, value: this.#codec.encode(this.#readyWriter, readySendOf(send, now)), headers: { 'sto-schedule-id': send.scheduleId, 'sto-channel': send.channel } },
     });
     return { kind: 'released', channel: send.channel, latenessSeconds: latenessSeconds(send, now) };
   }
-}
-
-/** The fields that name a send, the same in every record made of it (ready, unreleased). */
-function identityOf(send: PendingSend): Pick<ReadySend, 'scheduleId' | 'triggerId' | 'recipientId' | 'campaignId' | 'messageId' | 'channel'> {
-  return { scheduleId: send.scheduleId, triggerId: send.triggerId, recipientId: send.recipientId, campaignId: send.campaignId, messageId: send.messageId, channel: send.channel };
 }
 
 const latenessSeconds = (send: PendingSend, now: number) => Math.max(0, now - send.sendAt) / 1000;

@@ -1,4 +1,5 @@
-import type { Channel, DecisionReason, FrequencyCaps, QuietHours, ScheduledSend, StopRule, UnreleasedOutcome } from '../shared/contracts/record-types.ts';
+import type { Channel, UnreleasedOutcome } from '../shared/contracts/record-types.ts';
+import { decodePendingSend, encodePendingSend, pendingSendOf, type PendingSend } from '../shared/contracts/send-shapes.ts';
 import type { StateTransaction } from '../shared/stream/state-transaction.ts';
 import type { ReleaseVerdict } from './release-gate.ts';
 
@@ -12,72 +13,15 @@ export const idKey = (scheduleId: string) => `id:${scheduleId}`;
 const recipientKey = (recipientId: string, scheduleId: string) => `rcpt:${recipientId}:${scheduleId}`;
 export const DUE_END = 'due:\xff';
 
-export interface PendingSend {
-  scheduleId: string;
-  triggerId: string;
-  recipientId: string;
-  campaignId: string;
-  messageId: string | null;
-  channel: Channel;
-  reason: DecisionReason;
-  sendAt: number;
-  timeZone: string;
-  payload: string;
-  /** Checked again at release (absent in sends stored by earlier versions: none). */
-  quietHours?: QuietHours | null;
-  expiresAt?: number | null;
-  /** Since ScheduledSend v2 (absent in sends stored by earlier versions: no stop rules, no caps). */
-  triggeredAt?: number;
-  correlationId?: string | null;
-  step?: number;
-  stopOn?: StopRule[];
-  caps?: FrequencyCaps | null;
-}
-
-export function pendingFrom(send: ScheduledSend): PendingSend {
-  return {
-    scheduleId: send.scheduleId,
-    triggerId: send.triggerId,
-    recipientId: send.recipientId,
-    campaignId: send.campaignId,
-    messageId: send.messageId,
-    channel: send.channel,
-    reason: send.reason,
-    sendAt: send.sendAt,
-    timeZone: send.timeZone,
-    payload: send.payload.toString('base64'),
-    quietHours: send.quietHours ?? null,
-    expiresAt: send.expiresAt ?? null,
-    triggeredAt: send.triggeredAt,
-    correlationId: send.correlationId ?? null,
-    step: send.step ?? 1,
-    stopOn: send.stopOn ?? [],
-    caps: send.caps ?? null,
-  };
-}
+export type { PendingSend } from '../shared/contracts/send-shapes.ts';
+/** Kept for the delay service's callers: the mapping lives in the send shapes module. */
+export const pendingFrom = pendingSendOf;
 
 /** A stored value that cannot be read: its key, bytes and why. */
 export type OnCorrupt = (key: string, value: Buffer, reason: string) => void;
 
-const CHANNELS = new Set(['EMAIL', 'PUSH', 'SMS', 'IN_APP']);
-
 /** Decodes a stored pending send, or says why it cannot be one. */
-export function decodePending(value: Buffer): PendingSend | { corrupt: string } {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(value.toString('utf8'));
-  } catch (error) {
-    return { corrupt: `not JSON: ${(error as Error).message}` };
-  }
-  const send = parsed as Partial<PendingSend> | null;
-  if (typeof send !== 'object' || send === null) return { corrupt: 'not an object' };
-  for (const field of ['scheduleId', 'recipientId', 'triggerId', 'campaignId', 'timeZone', 'payload'] as const) {
-    if (typeof send[field] !== 'string') return { corrupt: `field ${field} is not a string` };
-  }
-  if (typeof send.sendAt !== 'number' || !Number.isFinite(send.sendAt)) return { corrupt: 'field sendAt is not a number' };
-  if (typeof send.channel !== 'string' || !CHANNELS.has(send.channel)) return { corrupt: `field channel ${JSON.stringify(send.channel)} is not a channel` };
-  return send as PendingSend;
-}
+export const decodePending = decodePendingSend;
 
 /** The schedule id in a due key (`due:<13 digits>:<scheduleId>`). */
 const scheduleIdOf = (key: string) => key.slice(18);
@@ -109,7 +53,7 @@ export async function cancelPending(tx: StateTransaction, scheduleId: string, on
 export async function schedulePending(tx: StateTransaction, send: PendingSend, onCorrupt?: OnCorrupt): Promise<number> {
   const replaced = await cancelPending(tx, send.scheduleId, onCorrupt);
   const key = dueKey(send.sendAt, send.scheduleId);
-  tx.put(key, Buffer.from(JSON.stringify(send)));
+  tx.put(key, encodePendingSend(send));
   tx.put(idKey(send.scheduleId), Buffer.from(key));
   tx.put(recipientKey(send.recipientId, send.scheduleId), Buffer.alloc(0));
   return replaced ? 0 : 1;
@@ -196,7 +140,7 @@ export async function takeDue(
       const moved = { ...send, sendAt: checked.untilMs };
       const movedKey = dueKey(moved.sendAt, send.scheduleId);
       tx.delete(key);
-      tx.put(movedKey, Buffer.from(JSON.stringify(moved)));
+      tx.put(movedKey, encodePendingSend(moved));
       tx.put(idKey(send.scheduleId), Buffer.from(movedKey));
       deferred.push(moved);
       continue;

@@ -1,6 +1,7 @@
 import type { KafkaMessage } from 'kafkajs';
 import { deadLetterTopic } from '../shared/config/common-config.ts';
-import { UNKNOWN_SYMBOL, type DeadLetter, type ErasureRequest, type ReadySend, type ReceivedEngagementEvent, type ReceivedSendTrigger, type ScheduledSend } from '../shared/contracts/record-types.ts';
+import { UNKNOWN_SYMBOL, type DeadLetter, type ErasureRequest, type ReceivedEngagementEvent, type ReceivedSendTrigger, type ScheduledSend } from '../shared/contracts/record-types.ts';
+import { readySendOf, scheduledSendOf } from '../shared/contracts/send-shapes.ts';
 import type { SchemaCodec, Writer } from '../shared/contracts/schema-codec.ts';
 import { ErrorCode, InputError, pureStep } from '../shared/errors.ts';
 import type { Logger } from '../shared/logger.ts';
@@ -154,48 +155,11 @@ export class EngineHandler implements PartitionHandler, Punctuator {
     if (evidence.cohort !== null && evidence.cohort.recipients < k) this.#metrics.priorsWithheld.inc({ level: 'cohort' });
     if (evidence.global !== null && evidence.global.recipients < k) this.#metrics.priorsWithheld.inc({ level: 'population' });
     const { topics } = this.#config.common;
-    const scheduled: ScheduledSend = {
-      scheduleId: decision.scheduleId,
-      action: 'SCHEDULE',
-      triggerId: trigger.triggerId,
-      recipientId: trigger.recipientId,
-      campaignId: trigger.campaignId,
-      messageId: trigger.messageId,
-      channel,
-      sendAt: decision.sendAtMs,
-      localSendTime: decision.localSendTime,
-      timeZone: decision.timeZone,
-      timeZoneSource: decision.timeZoneSource,
-      reason: decision.reason,
-      propensity: decision.propensity,
-      exploration: decision.exploration,
-      arm: decision.arm,
-      topSlots: decision.topSlots.map((slot) => ({ sendAt: slot.sendAtMs, hourOfWeek: slot.hourOfWeek, score: slot.score })),
-      evidence: decision.evidence,
-      bindingConstraint: decision.bindingConstraint,
-      modelVersion: decision.modelVersion,
-      historyEvents: decision.historyDepth.events,
-      historyActiveDays: decision.historyDepth.activeDays,
-      triggeredAt: trigger.occurredAt,
-      payload: trigger.payload,
-      ...releaseConditions(trigger, decision, this.#config.expiryGraceMs),
-    };
+    const scheduled = scheduledSendOf(decision, trigger, channel, releaseConditions(trigger, decision, this.#config.expiryGraceMs));
     const headers = { 'sto-schedule-id': decision.scheduleId, 'sto-channel': channel, 'sto-reason': decision.reason };
     if (decision.urgentBypass && decision.sendAtMs <= trigger.occurredAt) {
       // Urgent SMS goes out now, straight to the ready topic, never behind the delay service.
-      const ready: ReadySend = {
-        scheduleId: decision.scheduleId,
-        triggerId: trigger.triggerId,
-        recipientId: trigger.recipientId,
-        campaignId: trigger.campaignId,
-        messageId: trigger.messageId,
-        channel,
-        reason: decision.reason,
-        sendAt: decision.sendAtMs,
-        releasedAt: Math.max(decision.sendAtMs, this.#clock()),
-        timeZone: decision.timeZone,
-        payload: trigger.payload,
-      };
+      const ready = readySendOf(scheduled, Math.max(decision.sendAtMs, this.#clock()));
       emit({ topic: topics.ready, message: { key: trigger.recipientId, value: this.#codec.encode(this.#writers.ready, ready), headers } });
     } else {
       emit({ topic: topics.scheduled, message: { key: trigger.recipientId, value: this.#codec.encode(this.#writers.scheduled, scheduled), headers } });

@@ -1,7 +1,9 @@
 // TypeScript shapes of the Avro records in schemas/ (as avsc decodes them: longs are numbers of
 // epoch milliseconds, bytes are Buffers, unions of null and T are T | null).
 
-export type Channel = 'EMAIL' | 'PUSH' | 'SMS' | 'IN_APP';
+/** Every channel, in the order of the contracts' Channel enum: the one list of the code base. */
+export const CHANNELS = ['EMAIL', 'PUSH', 'SMS', 'IN_APP'] as const;
+export type Channel = (typeof CHANNELS)[number];
 
 /**
  * The enums of the input contracts (engagement events, triggers) carry an UNKNOWN symbol and

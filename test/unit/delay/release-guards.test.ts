@@ -110,7 +110,7 @@ describe('frequency caps', () => {
 
 /** A codec that writes JSON (no registry): the records the handler emits are read back as JSON. */
 const jsonCodec = {
-  decode: async (_contract: string, bytes: Buffer) => JSON.parse(bytes.toString('utf8')),
+  decode: async (_contract: string, bytes: Buffer) => JSON.parse(bytes.toString('utf8'), (_key, field) => (field?.type === 'Buffer' && Array.isArray(field.data) ? Buffer.from(field.data) : field)),
   encode: (_writer: unknown, value: unknown) => Buffer.from(JSON.stringify(value, (_key, field) => (field?.type === 'Buffer' ? '' : field))),
 } as unknown as SchemaCodec;
 
@@ -120,11 +120,11 @@ async function openStore(): Promise<PartitionStore> {
 }
 
 /** A delay partition driven by hand: consumption and release passes on one store. */
-async function partition(options: { ends?: () => number; stopWaitMs?: number; campaignStops?: Map<string, CampaignStop>; fence?: ReleaseFence } = {}) {
+async function partition(options: { ends?: () => number; stopWaitMs?: number; stopGraceMs?: number; campaignStops?: Map<string, CampaignStop>; fence?: ReleaseFence } = {}) {
   const metrics = new DelayMetrics(new Registry());
   let clock = NOW;
   const handler = new DelayHandler({
-    config: compileDelayConfig(options.stopWaitMs === undefined ? {} : { STO_DELAY_STOP_WAIT_MS: String(options.stopWaitMs) }),
+    config: compileDelayConfig({ STO_DELAY_STOP_GRACE_MS: String(options.stopGraceMs ?? 0), ...(options.stopWaitMs === undefined ? {} : { STO_DELAY_STOP_WAIT_MS: String(options.stopWaitMs) }) }),
     codec: jsonCodec,
     readyWriter: { contract: 'ready', schemaId: 1, type: readerType('ready') },
     unreleasedWriter: { contract: 'unreleased', schemaId: 2, type: readerType('unreleased') },
@@ -227,6 +227,20 @@ describe('the delay partition applies stops, suppression and caps at release', (
     await p.consume(TOPICS.engagement, [event('UNSUBSCRIBE', NOW + 1)]);
     await p.release(NOW + 40);
     expect(p.unreleased.map((record) => [record.scheduleId, record.outcome])).toEqual([['late-arrival', 'STOPPED']]);
+  });
+
+  it('with a grace, a send due at T waits for end offsets fetched at T + grace (a stop still in flight at T is covered)', async () => {
+    let end = 0;
+    const p = await partition({ ends: () => end, stopGraceMs: 100 });
+    await p.consume(TOPICS.scheduled, [scheduled('graced', NOW, { stopOn: [rule('OPEN')] })]);
+    expect(await p.release(NOW + 50)).toEqual({ more: false, retryAt: NOW + 100 });
+    expect(p.released).toEqual([]);
+    end = 1; // the open produced at T - 1 ms, appended at T + 60 ms
+    await p.release(NOW + 100);
+    expect(p.released, 'released with end offsets fetched inside the grace').toEqual([]);
+    await p.consume(TOPICS.engagement, [event('OPEN', NOW - 1)]);
+    await p.release(NOW + 130);
+    expect(p.unreleased.map((record) => [record.scheduleId, record.outcome])).toEqual([['graced', 'STOPPED']]);
   });
 
   it('after STO_DELAY_STOP_WAIT_MS behind, releases anyway and counts it', async () => {

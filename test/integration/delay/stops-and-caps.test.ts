@@ -219,6 +219,20 @@ describe('stops, suppression and caps on the real broker', () => {
     expect(unreleased.get(stopped[0]!)![0]!.detail).toMatch(/campaign bulk stopped by integration-test \(race\)/);
   });
 
+  it('a cancelled send and an erased recipient\'s sends leave CANCELLED and ERASED records', async () => {
+    const later = Date.now() + HOUR;
+    const pendingBefore = await delay.metric('sto_delay_pending');
+    await produce([send('to-cancel', later), send('erased-1', later, { recipientId: 'r-erased' }), send('erased-2', later + 1, { recipientId: 'r-erased' })]);
+    // The erasure topic is consumed apart from the scheduled one: it must find the sends stored.
+    await waitFor(async () => (await delay.metric('sto_delay_pending')) >= pendingBefore + 3, 30_000, 'the delay service to hold the 3 sends');
+    await produce([{ ...send('to-cancel', later), action: 'CANCEL' }]);
+    const erasureWriter = await codec.writer('erasure', valueSubject(topics.erasure));
+    await producer.send({ topic: topics.erasure, messages: [{ key: 'r-erased', value: codec.encode(erasureWriter, { requestId: 'erase-1', recipientId: 'r-erased', requestedAt: Date.now() }) }] });
+    await waitFor(seen(['to-cancel', 'erased-1', 'erased-2']), 60_000, missing(['to-cancel', 'erased-1', 'erased-2']));
+    expect([outcomeOf('to-cancel'), outcomeOf('erased-1'), outcomeOf('erased-2')]).toEqual(['CANCELLED', 'ERASED', 'ERASED']);
+    expect(unreleased.get('erased-1')![0]!.detail).toMatch(/erase-1/);
+  });
+
   it('caps hold across a restart of the delay service: the release history is state', async () => {
     const caps = { perDay: 1, perWeek: null };
     const now = Date.now();

@@ -15,7 +15,7 @@ import type { Kafka, Message, Producer } from 'kafkajs';
 import { ConfigResourceTypes } from '../services/shared/kafka/kafkajs.ts';
 import { ChildService } from '../services/demo/child-service.ts';
 import type { TopicsConfig } from '../services/shared/config/common-config.ts';
-import type { ReadySend } from '../services/shared/contracts/record-types.ts';
+import type { EngagementEvent, ReadySend, ScheduledSend } from '../services/shared/contracts/record-types.ts';
 import { createSchemaRegistryClient, SchemaCodec, type Writer } from '../services/shared/contracts/schema-codec.ts';
 import { valueSubject } from '../services/shared/contracts/schema-files.ts';
 import { createKafka } from '../services/shared/kafka/kafka-client.ts';
@@ -28,7 +28,7 @@ import { formatSection, percentile, type BenchFigure, type BenchSection } from '
 /** The bootstrap step's default partition count. */
 const PARTITIONS = 6;
 /** Admin ports of the child services (19500–19599 are the benchmarks'). */
-const ADMIN_PORTS = { steady: 19_501, burst: 19_502, pending: 19_503 } as const;
+const ADMIN_PORTS = { steady: 19_501, burst: 19_502, pending: 19_503, guards: 19_504 } as const;
 const POLL_INTERVAL_MS = 1_000;
 const LATENESS_HISTOGRAM = 'sto_delay_release_lateness_seconds';
 const HOUR_MS = 3_600_000;
@@ -366,6 +366,120 @@ async function burstRelease(size: BenchSize): Promise<BenchSection> {
   });
 }
 
+/**
+ * 3. The cost of stop rules, caps and suppression: bursts of sends due at one instant, released by
+ * one delay service in one run, alternately plain (no stop rules, no caps) and guarded (three stop
+ * rules and caps on every send, every recipient with stop events and a suppression on another
+ * channel in its guard, none of which holds the send back, so both release every send).
+ */
+async function guardCost(size: BenchSize): Promise<BenchSection> {
+  const total = SIZES[size].burstSends;
+  const recipients = Math.max(1, Math.floor(total / 5));
+  // One round of each kind first warms the service up (its first burst is slower); it is left out.
+  // Then four pairs: on a shared machine one burst's rate varies by half, so the medians are compared.
+  const rounds = ['plain', 'guarded', 'plain', 'guarded', 'plain', 'guarded', 'plain', 'guarded', 'plain', 'guarded'] as const;
+  const WARM_UP_ROUNDS = 2;
+  return withReadyRun('guards', async ({ run, reader, producer, writer }) => {
+    const engagementWriter = await run.codec.writer('engagement', valueSubject(run.topics.engagement));
+    const results: Array<{ kind: (typeof rounds)[number]; rate: number; firstMs: number; released: number; early: number }> = [];
+    let appliedEvents = 0;
+    for (const [round, kind] of rounds.entries()) {
+      reader.reset();
+      const recipientBase = round * recipients;
+      if (kind === 'guarded') {
+        // Each recipient clicked another campaign and unsubscribed from push: the guard is read and matched, nothing stops.
+        const events: Message[] = [];
+        for (let r = 0; r < recipients; r++) {
+          for (const [eventType, channel, campaignId] of [['CLICK', 'EMAIL', 'other-campaign'], ['UNSUBSCRIBE', 'PUSH', 'other-campaign']] as const) {
+            const event: EngagementEvent = {
+              eventId: `evt-${round}-${r}-${eventType}`,
+              recipientId: benchScheduledSend(0, recipientBase + r, 0, 0).recipientId,
+              channel,
+              eventType,
+              occurredAt: Date.now(),
+              timeZone: null,
+              campaignId,
+              messageId: null,
+              machineOpen: null,
+              userAgent: null,
+              deliveredAt: null,
+              correlationId: `cart-other-${r}`,
+              attributes: {},
+            };
+            events.push({ key: event.recipientId, value: run.codec.encode(engagementWriter, event) });
+          }
+        }
+        for (let at = 0; at < events.length; at += 2_000) await producer.send({ topic: run.topics.engagement, messages: events.slice(at, at + 2_000) });
+        appliedEvents += events.length;
+        const deadline = Date.now() + 120_000;
+        while ((await run.service.metric('sto_delay_engagement_events_total', { outcome: 'applied' })) < appliedEvents && Date.now() < deadline) await sleep(200);
+      }
+      const producedAt = Date.now();
+      const dueAt = producedAt + Math.min(SIZES[size].burstLeadMs, 15_000);
+      const messages: Message[] = Array.from({ length: total }, (_, index) => {
+        const plain = benchScheduledSend(round * total + index, recipientBase + (index % recipients), dueAt, producedAt);
+        const send: ScheduledSend =
+          kind === 'plain'
+            ? plain
+            : {
+                ...plain,
+                correlationId: `cart-${index % recipients}`,
+                stopOn: [
+                  { eventType: 'CONVERSION', sameCorrelation: true, sameCampaign: false },
+                  { eventType: 'CLICK', sameCorrelation: false, sameCampaign: true },
+                  { eventType: 'UNSUBSCRIBE', sameCorrelation: false, sameCampaign: false },
+                ],
+                caps: { perDay: 10, perWeek: 50 },
+              };
+        return { key: send.recipientId, value: run.codec.encode(writer, send) };
+      });
+      const pendingBefore = await run.service.metric('sto_delay_pending');
+      for (let at = 0; at < messages.length; at += 2_000) await producer.send({ topic: run.topics.scheduled, messages: messages.slice(at, at + 2_000) });
+      while ((await run.service.metric('sto_delay_pending')) < pendingBefore + total && Date.now() < dueAt) await sleep(200);
+      await reader.waitFor(total, dueAt + 120_000);
+      const observations = [...reader.seen.values()];
+      const lastSeen = Math.max(...observations.map((seen) => seen.seenAt));
+      const firstReleased = Math.min(...observations.map((seen) => seen.releasedAt));
+      if (round < WARM_UP_ROUNDS) continue;
+      results.push({
+        kind,
+        // From the first release (after the stop grace) to the last ready record consumed.
+        rate: Math.round(observations.length / ((lastSeen - firstReleased) / 1_000)),
+        firstMs: firstReleased - dueAt,
+        released: observations.length,
+        early: observations.filter((seen) => seen.releasedAt < seen.sendAt).length,
+      });
+    }
+    const median = (kind: 'plain' | 'guarded') => {
+      const rates = results.filter((result) => result.kind === kind).map((result) => result.rate).sort((a, b) => a - b);
+      const middle = Math.floor(rates.length / 2);
+      return rates.length % 2 === 1 ? rates[middle]! : Math.round((rates[middle - 1]! + rates[middle]!) / 2);
+    };
+    const plain = median('plain');
+    const guarded = median('guarded');
+    const cost = Math.round((1 - guarded / plain) * 1_000) / 10;
+    const released = results.reduce((sum, result) => sum + result.released, 0);
+    const early = results.reduce((sum, result) => sum + result.early, 0);
+    return {
+      title: `Delay service: release throughput with and without stop rules, caps and suppression (bursts of ${total.toLocaleString('en-US')})`,
+      method:
+        `One delay service child (default settings, STO_DELAY_STOP_GRACE_MS 100), real broker, ${PARTITIONS} partitions; ${rounds.length} bursts of ${total.toLocaleString('en-US')} sends due at one instant ` +
+        `(${recipients.toLocaleString('en-US')} recipients per burst, 5 sends each, new recipients each burst), produced ${(Math.min(SIZES[size].burstLeadMs, 15_000) / 1_000).toFixed(0)} s ahead, alternately plain and guarded; the first two warm the service up and are left out, and the medians of the other ${rounds.length - 2} are compared. ` +
+        'Plain: no stop rules, no caps. Guarded: stop rules CONVERSION (same correlation), CLICK (same campaign) and UNSUBSCRIBE, caps 10 a day and 50 a week, and every recipient has a CLICK of another campaign and a PUSH unsubscribe in its guard (applied before the burst), so every rule and the suppression list is checked and none holds a send back. ' +
+        'Both kinds pay what the delay service now does for every send (the engagement watermark, the guard read and the release history write); the rate runs from the first release (releasedAt; the first comes after the 100 ms stop grace) to the last ready record consumed by the bench process.',
+      figures: [
+        { name: 'sends released (measured bursts)', value: released, unit: `of ${results.length * total}`, aim: 'all', met: released === results.length * total },
+        { name: 'released before sendAt', value: early, unit: 'sends', aim: 'none', met: early === 0 },
+        ...results.map((result, index) => ({ name: `burst ${index + WARM_UP_ROUNDS + 1} (${result.kind}) release rate`, value: result.rate, unit: 'sends/s' })),
+        ...results.map((result, index) => ({ name: `burst ${index + WARM_UP_ROUNDS + 1} (${result.kind}) first release after the instant`, value: result.firstMs, unit: 'ms' })),
+        { name: 'plain release rate (median)', value: plain, unit: 'sends/s' },
+        { name: 'guarded release rate (median)', value: guarded, unit: 'sends/s', reference: { name: 'plain', value: plain, unit: 'sends/s' } },
+        { name: 'cost of stop rules, caps and suppression', value: cost, unit: '% of the plain rate', aim: '< 10%', met: cost < 10 },
+      ],
+    };
+  });
+}
+
 async function residentBytes(pid: number | null): Promise<{ rss: number; peak: number }> {
   if (pid === null) return { rss: Number.NaN, peak: Number.NaN };
   const status = await readFile(`/proc/${pid}/status`, 'utf8');
@@ -455,7 +569,7 @@ async function pendingFootprint(size: BenchSize): Promise<BenchSection> {
   }
 }
 
-const BENCHMARKS = { steady: steadyLateness, burst: burstRelease, pending: pendingFootprint } as const;
+const BENCHMARKS = { steady: steadyLateness, burst: burstRelease, guards: guardCost, pending: pendingFootprint } as const;
 type DelayBenchmark = keyof typeof BENCHMARKS;
 
 /** Runs the delay service's benchmarks one after the other (all, or the ones named in `only`). */

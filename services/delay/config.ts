@@ -1,9 +1,9 @@
 import { hostname } from 'node:os';
 import { readCommonConfig, type CommonConfig } from '../shared/config/common-config.ts';
 import { EnvReader, type Env } from '../shared/config/env-reader.ts';
-import type { Channel } from '../shared/contracts/record-types.ts';
+import { CHANNELS, type Channel } from '../shared/contracts/record-types.ts';
 
-export const RATE_CHANNELS: readonly Channel[] = ['EMAIL', 'PUSH', 'SMS', 'IN_APP'];
+export const RATE_CHANNELS: readonly Channel[] = CHANNELS;
 
 export interface DelayConfig {
   common: CommonConfig;
@@ -20,6 +20,17 @@ export interface DelayConfig {
    * (1 = real time). Production leaves it at 1.
    */
   clockSpeedup: number;
+  /**
+   * Longest a release waits for its partition to apply the engagement events appended before its
+   * sends were due (the stop guarantee); past it the sends go and a metric counts it.
+   */
+  stopWaitMs: number;
+  /**
+   * A send due at T is released only once the engagement end offsets were fetched at or after
+   * T plus this: a stop produced just before T whose produce request is still in flight (or
+   * stamped by a clock slightly ahead) is covered. Release lateness grows by as much.
+   */
+  stopGraceMs: number;
 }
 
 export function compileDelayConfig(env: Env): Readonly<DelayConfig> {
@@ -37,6 +48,8 @@ export function compileDelayConfig(env: Env): Readonly<DelayConfig> {
     cacheEntries: reader.integer('STO_DELAY_CACHE_ENTRIES', 10_000, 0, 10_000_000),
     syncWrites: reader.boolean('STO_STATE_SYNC_WRITES', false),
     clockSpeedup: reader.number('STO_DELAY_CLOCK_SPEEDUP', 1, 1, 1_000_000),
+    stopWaitMs: reader.integer('STO_DELAY_STOP_WAIT_MS', 30_000, 0, 3_600_000),
+    stopGraceMs: reader.integer('STO_DELAY_STOP_GRACE_MS', 100, 0, 60_000),
   };
   return reader.done(config);
 }

@@ -13,6 +13,9 @@ import { compileDelayConfig, type DelayConfig } from './config.ts';
 import { DelayHandler } from './delay-handler.ts';
 import { DelayMetrics } from './delay-metrics.ts';
 import { releaseClock } from './release-clock.ts';
+import { CampaignStops } from './campaign-stops.ts';
+import { EngagementWatermark, requiredEnd } from './engagement-watermark.ts';
+import { ReleaseFence } from './release-fence.ts';
 import { tunedLevelFactory } from '../shared/stream/partition-store.ts';
 
 /** The delay service's composition root. */
@@ -47,7 +50,18 @@ async function main(config: Readonly<DelayConfig>): Promise<void> {
     clock,
     onPublished: (topic, code) => metrics.deadLetters.inc({ topic, code }),
   });
+  // The end offsets of the engagement topic, for the stop watermark (one admin connection, kept).
+  const kafkaAdmin = kafka.admin();
+  const watermark = new EngagementWatermark({
+    clock,
+    fetchEnds: async () => new Map((await kafkaAdmin.fetchTopicOffsets(topics.engagement)).map(({ partition, high, low }) => [partition, requiredEnd(Number(high), Number(low))])),
+  });
+  const fence = new ReleaseFence();
+  const campaignStops = new CampaignStops({ topic: topics.campaignStops, kafka, logger, registry, fence });
   const handler = new DelayHandler({
+    watermark,
+    campaignStops,
+    fence,
     config,
     codec,
     readyWriter,
@@ -67,7 +81,8 @@ async function main(config: Readonly<DelayConfig>): Promise<void> {
     producer,
     groupId: config.groupId,
     instanceId: config.instanceId,
-    topics: [topics.scheduled, topics.erasure],
+    // The engagement topic is co-partitioned with the scheduled one (both keyed by recipient id).
+    topics: [topics.scheduled, topics.erasure, topics.engagement],
     changelogTopic: topics.delayChangelog,
     stateDir: config.common.stateDir,
     levelFactory: tunedLevelFactory(config.common.store),
@@ -90,6 +105,8 @@ async function main(config: Readonly<DelayConfig>): Promise<void> {
   const stop = () =>
     (stopping ??= (async () => {
       await runner.stop();
+      await campaignStops.stop();
+      await kafkaAdmin.disconnect().catch(() => undefined);
       await producer.disconnect();
       await admin.stop();
       logger.info('delay service stopped');
@@ -97,6 +114,9 @@ async function main(config: Readonly<DelayConfig>): Promise<void> {
   installSignalHandlers(stop, logger);
 
   await producer.connect();
+  await kafkaAdmin.connect();
+  admin.waitingFor('campaign stops');
+  await campaignStops.start();
   await runner.start();
   logger.info({ adminPort, instanceId: config.instanceId, groupId: config.groupId }, 'delay service started');
 }

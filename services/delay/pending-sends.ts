@@ -1,4 +1,5 @@
-import type { Channel, DecisionReason, QuietHours, ScheduledSend } from '../shared/contracts/record-types.ts';
+import type { Channel, UnreleasedOutcome } from '../shared/contracts/record-types.ts';
+import { decodePendingSend, encodePendingSend, pendingSendOf, type PendingSend } from '../shared/contracts/send-shapes.ts';
 import type { StateTransaction } from '../shared/stream/state-transaction.ts';
 import type { ReleaseVerdict } from './release-gate.ts';
 
@@ -12,61 +13,15 @@ export const idKey = (scheduleId: string) => `id:${scheduleId}`;
 const recipientKey = (recipientId: string, scheduleId: string) => `rcpt:${recipientId}:${scheduleId}`;
 export const DUE_END = 'due:\xff';
 
-export interface PendingSend {
-  scheduleId: string;
-  triggerId: string;
-  recipientId: string;
-  campaignId: string;
-  messageId: string | null;
-  channel: Channel;
-  reason: DecisionReason;
-  sendAt: number;
-  timeZone: string;
-  payload: string;
-  /** Checked again at release (absent in sends stored by earlier versions: none). */
-  quietHours?: QuietHours | null;
-  expiresAt?: number | null;
-}
-
-export function pendingFrom(send: ScheduledSend): PendingSend {
-  return {
-    scheduleId: send.scheduleId,
-    triggerId: send.triggerId,
-    recipientId: send.recipientId,
-    campaignId: send.campaignId,
-    messageId: send.messageId,
-    channel: send.channel,
-    reason: send.reason,
-    sendAt: send.sendAt,
-    timeZone: send.timeZone,
-    payload: send.payload.toString('base64'),
-    quietHours: send.quietHours ?? null,
-    expiresAt: send.expiresAt ?? null,
-  };
-}
+export type { PendingSend } from '../shared/contracts/send-shapes.ts';
+/** Kept for the delay service's callers: the mapping lives in the send shapes module. */
+export const pendingFrom = pendingSendOf;
 
 /** A stored value that cannot be read: its key, bytes and why. */
 export type OnCorrupt = (key: string, value: Buffer, reason: string) => void;
 
-const CHANNELS = new Set(['EMAIL', 'PUSH', 'SMS', 'IN_APP']);
-
 /** Decodes a stored pending send, or says why it cannot be one. */
-export function decodePending(value: Buffer): PendingSend | { corrupt: string } {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(value.toString('utf8'));
-  } catch (error) {
-    return { corrupt: `not JSON: ${(error as Error).message}` };
-  }
-  const send = parsed as Partial<PendingSend> | null;
-  if (typeof send !== 'object' || send === null) return { corrupt: 'not an object' };
-  for (const field of ['scheduleId', 'recipientId', 'triggerId', 'campaignId', 'timeZone', 'payload'] as const) {
-    if (typeof send[field] !== 'string') return { corrupt: `field ${field} is not a string` };
-  }
-  if (typeof send.sendAt !== 'number' || !Number.isFinite(send.sendAt)) return { corrupt: 'field sendAt is not a number' };
-  if (typeof send.channel !== 'string' || !CHANNELS.has(send.channel)) return { corrupt: `field channel ${JSON.stringify(send.channel)} is not a channel` };
-  return send as PendingSend;
-}
+export const decodePending = decodePendingSend;
 
 /** The schedule id in a due key (`due:<13 digits>:<scheduleId>`). */
 const scheduleIdOf = (key: string) => key.slice(18);
@@ -76,7 +31,7 @@ const scheduleIdOf = (key: string) => key.slice(18);
  * read is removed all the same (its recipient index entry stays: erasure tolerates that) and
  * handed to `onCorrupt`, so a replacement or cancel never fails on it.
  */
-export async function cancelPending(tx: StateTransaction, scheduleId: string, onCorrupt?: OnCorrupt): Promise<boolean> {
+export async function cancelPending(tx: StateTransaction, scheduleId: string, onCorrupt?: OnCorrupt, onRemoved?: (send: PendingSend) => void): Promise<boolean> {
   const due = await tx.get(idKey(scheduleId));
   if (!due) return false;
   const dueKeyText = due.toString('utf8');
@@ -86,7 +41,10 @@ export async function cancelPending(tx: StateTransaction, scheduleId: string, on
   if (stored) {
     const send = decodePending(stored);
     if ('corrupt' in send) onCorrupt?.(dueKeyText, stored, send.corrupt);
-    else tx.delete(recipientKey(send.recipientId, scheduleId));
+    else {
+      tx.delete(recipientKey(send.recipientId, scheduleId));
+      onRemoved?.(send);
+    }
   }
   return true;
 }
@@ -95,14 +53,14 @@ export async function cancelPending(tx: StateTransaction, scheduleId: string, on
 export async function schedulePending(tx: StateTransaction, send: PendingSend, onCorrupt?: OnCorrupt): Promise<number> {
   const replaced = await cancelPending(tx, send.scheduleId, onCorrupt);
   const key = dueKey(send.sendAt, send.scheduleId);
-  tx.put(key, Buffer.from(JSON.stringify(send)));
+  tx.put(key, encodePendingSend(send));
   tx.put(idKey(send.scheduleId), Buffer.from(key));
   tx.put(recipientKey(send.recipientId, send.scheduleId), Buffer.alloc(0));
   return replaced ? 0 : 1;
 }
 
 /** Removes every pending send of a recipient (erasure); returns how many. */
-export async function erasePending(tx: StateTransaction, recipientId: string, onCorrupt?: OnCorrupt): Promise<number> {
+export async function erasePending(tx: StateTransaction, recipientId: string, onCorrupt?: OnCorrupt, onRemoved?: (send: PendingSend) => void): Promise<number> {
   const prefix = `rcpt:${recipientId}:`;
   const ids = new Set<string>();
   for await (const [key] of tx.store.entries({ gte: prefix, lt: `${prefix}\xff` })) ids.add(key.slice(prefix.length));
@@ -110,16 +68,25 @@ export async function erasePending(tx: StateTransaction, recipientId: string, on
   let removed = 0;
   for (const id of ids) {
     tx.delete(`${prefix}${id}`);
-    if (await cancelPending(tx, id, onCorrupt)) removed++;
+    if (await cancelPending(tx, id, onCorrupt, onRemoved)) removed++;
   }
   return removed;
 }
 
+/** A due send taken out without release, and why (recorded on the unreleased topic). */
+export interface DroppedSend {
+  send: PendingSend;
+  outcome: UnreleasedOutcome;
+  detail: string;
+}
+
 /**
- * Takes the sends due at `nowMs` (never later ones), oldest first, at most `limit`, asking
- * `admit` per send whether a rate limit lets it go now. Stops at the first one held back and
- * returns when to look again. Only committed entries are scanned. A stored value that cannot be
- * read is removed and handed to `onCorrupt` (one bad value must not stop every release).
+ * Takes the sends due at `nowMs` (never later ones, and none due after `scanUpToMs` when given),
+ * oldest first, at most `limit`, asking `verdict` per send whether it goes, waits or is dropped,
+ * then `admit` whether a rate limit lets it go now, and telling `onRelease` about each taken.
+ * Stops at the first one held back by the rate limit and returns when to look again. Only
+ * committed entries are scanned. A stored value that cannot be read is removed and handed to
+ * `onCorrupt` (one bad value must not stop every release).
  */
 export async function takeDue(
   tx: StateTransaction,
@@ -127,15 +94,23 @@ export async function takeDue(
   limit: number,
   admit: (send: PendingSend) => number,
   onCorrupt?: OnCorrupt,
-  verdict: (send: PendingSend) => ReleaseVerdict = () => RELEASE,
-): Promise<{ due: PendingSend[]; retryInMs: number | null; corrupt: number; expired: Array<{ send: PendingSend; detail: string }>; deferred: PendingSend[] }> {
+  verdict: (send: PendingSend) => ReleaseVerdict | Promise<ReleaseVerdict> = () => RELEASE,
+  options: { scanUpToMs?: number; onRelease?: (send: PendingSend) => void } = {},
+): Promise<{ due: PendingSend[]; retryInMs: number | null; corrupt: number; expired: Array<{ send: PendingSend; detail: string }>; dropped: DroppedSend[]; deferred: PendingSend[] }> {
   let corrupt = 0;
   const due: PendingSend[] = [];
   const expired: Array<{ send: PendingSend; detail: string }> = [];
+  const dropped: DroppedSend[] = [];
   const deferred: PendingSend[] = [];
   let retryInMs: number | null = null;
   const held = new Set<Channel>();
-  for await (const [key, value] of tx.store.entries({ gte: 'due:', lt: dueKey(nowMs + 1, '') })) {
+  const upTo = Math.min(nowMs, options.scanUpToMs ?? nowMs);
+  const remove = (key: string, send: PendingSend) => {
+    tx.delete(key);
+    tx.delete(idKey(send.scheduleId));
+    tx.delete(recipientKey(send.recipientId, send.scheduleId));
+  };
+  for await (const [key, value] of tx.store.entries({ gte: 'due:', lt: dueKey(upTo + 1, '') })) {
     if (due.length >= limit) break;
     if (tx.dirty.has(key)) continue;
     const send = decodePending(value);
@@ -147,21 +122,25 @@ export async function takeDue(
       corrupt++;
       continue;
     }
-    if (send.sendAt > nowMs) break;
-    // Late releases are checked again (expiry, quiet hours) before any rate limit is spent on them.
-    const checked = verdict(send);
+    if (send.sendAt > upTo) break;
+    // Late releases are checked again (expiry, quiet hours) and every release against stops,
+    // suppression and caps, before any rate limit is spent on them.
+    const checked = await verdict(send);
     if (checked.kind === 'expire') {
       expired.push({ send, detail: checked.detail });
-      tx.delete(key);
-      tx.delete(idKey(send.scheduleId));
-      tx.delete(recipientKey(send.recipientId, send.scheduleId));
+      remove(key, send);
+      continue;
+    }
+    if (checked.kind === 'drop') {
+      dropped.push({ send, outcome: checked.outcome, detail: checked.detail });
+      remove(key, send);
       continue;
     }
     if (checked.kind === 'defer') {
       const moved = { ...send, sendAt: checked.untilMs };
       const movedKey = dueKey(moved.sendAt, send.scheduleId);
       tx.delete(key);
-      tx.put(movedKey, Buffer.from(JSON.stringify(moved)));
+      tx.put(movedKey, encodePendingSend(moved));
       tx.put(idKey(send.scheduleId), Buffer.from(movedKey));
       deferred.push(moved);
       continue;
@@ -174,11 +153,10 @@ export async function takeDue(
       continue;
     }
     due.push(send);
-    tx.delete(key);
-    tx.delete(idKey(send.scheduleId));
-    tx.delete(recipientKey(send.recipientId, send.scheduleId));
+    remove(key, send);
+    options.onRelease?.(send);
   }
-  return { due, retryInMs, corrupt, expired, deferred };
+  return { due, retryInMs, corrupt, expired, dropped, deferred };
 }
 
 /** The earliest committed due instant, or null. */

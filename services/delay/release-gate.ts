@@ -1,8 +1,13 @@
 import { firstAllowedAtOrAfter, isQuiet } from '../model/quiet-hours.ts';
+import type { UnreleasedOutcome } from '../shared/contracts/record-types.ts';
 import type { PendingSend } from './pending-sends.ts';
 
-/** What happens to a due send at the moment of release. */
-export type ReleaseVerdict = { kind: 'release' } | { kind: 'expire'; detail: string } | { kind: 'defer'; untilMs: number };
+/** What happens to a due send at the moment of release (drop: not released, recorded with its outcome). */
+export type ReleaseVerdict =
+  | { kind: 'release' }
+  | { kind: 'expire'; detail: string }
+  | { kind: 'drop'; outcome: Exclude<UnreleasedOutcome, 'EXPIRED'>; detail: string }
+  | { kind: 'defer'; untilMs: number; cause?: 'quiet-hours' | 'caps' };
 
 /**
  * Checks a due send again when it is released: the decision respected the recipient's quiet hours

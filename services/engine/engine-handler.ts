@@ -1,6 +1,7 @@
 import type { KafkaMessage } from 'kafkajs';
 import { deadLetterTopic } from '../shared/config/common-config.ts';
-import { UNKNOWN_SYMBOL, type CampaignSettings, type DeadLetter, type ErasureRequest, type ReadySend, type ReceivedEngagementEvent, type ReceivedSendTrigger, type ScheduledSend } from '../shared/contracts/record-types.ts';
+import { UNKNOWN_SYMBOL, type CampaignSettings, type DeadLetter, type ErasureRequest, type ReceivedEngagementEvent, type ReceivedSendTrigger, type ScheduledSend } from '../shared/contracts/record-types.ts';
+import { readySendOf, scheduledSendOf } from '../shared/contracts/send-shapes.ts';
 import type { SchemaCodec, Writer } from '../shared/contracts/schema-codec.ts';
 import { ErrorCode, InputError, pureStep } from '../shared/errors.ts';
 import type { Logger } from '../shared/logger.ts';
@@ -166,23 +167,11 @@ export class EngineHandler implements PartitionHandler, Punctuator {
     // Every step of a sequence is decided and scheduled now, each with its own id and window.
     for (const planned of plan.sends) {
       const decision = pureStep('the decision', () => this.#decider.decide(planned.trigger, evidence));
-      const scheduled = scheduledSendOf(trigger, decision, planned, plan.settings, channel);
+      const scheduled = scheduledStepOf(trigger, decision, planned, plan.settings, channel);
       const headers = { 'sto-schedule-id': decision.scheduleId, 'sto-channel': channel, 'sto-reason': decision.reason };
       if (decision.urgentBypass && decision.sendAtMs <= trigger.occurredAt) {
         // An urgent or transactional send goes out now, straight to the ready topic, never behind the delay service.
-        const ready: ReadySend = {
-          scheduleId: decision.scheduleId,
-          triggerId: trigger.triggerId,
-          recipientId: trigger.recipientId,
-          campaignId: trigger.campaignId,
-          messageId: trigger.messageId,
-          channel,
-          reason: decision.reason,
-          sendAt: decision.sendAtMs,
-          releasedAt: Math.max(decision.sendAtMs, this.#clock()),
-          timeZone: decision.timeZone,
-          payload: trigger.payload,
-        };
+        const ready = readySendOf(scheduled, Math.max(decision.sendAtMs, this.#clock()));
         emit({ topic: topics.ready, message: { key: trigger.recipientId, value: this.#codec.encode(this.#writers.ready, ready), headers } });
       } else {
         emit({ topic: topics.scheduled, message: { key: trigger.recipientId, value: this.#codec.encode(this.#writers.scheduled, scheduled), headers } });
@@ -305,32 +294,10 @@ function requireId(field: string, value: string): void {
  * came from, and what the release must respect (the campaign's stop rules and caps, the quiet
  * hours unless a bypass ignores them, the expiry after the resolved grace).
  */
-export function scheduledSendOf(trigger: ReceivedSendTrigger, decision: Decision, planned: PlannedSend, settings: ResolvedSettings, channel: ScheduledSend['channel']): ScheduledSend {
+/** The scheduled send of one planned step: the decision through the one send mapper, with the step's settings and release conditions. */
+export function scheduledStepOf(trigger: ReceivedSendTrigger, decision: Decision, planned: PlannedSend, settings: ResolvedSettings, channel: ScheduledSend['channel']): ScheduledSend {
   const conditions = releaseConditions({ quietHours: planned.trigger.quietHours, expiresAt: trigger.expiresAt }, decision, settings.expiryGraceMinutes * 60_000);
-  return {
-    scheduleId: decision.scheduleId,
-    action: 'SCHEDULE',
-    triggerId: trigger.triggerId,
-    recipientId: trigger.recipientId,
-    campaignId: trigger.campaignId,
-    messageId: trigger.messageId,
-    channel,
-    sendAt: decision.sendAtMs,
-    localSendTime: decision.localSendTime,
-    timeZone: decision.timeZone,
-    timeZoneSource: decision.timeZoneSource,
-    reason: decision.reason,
-    propensity: decision.propensity,
-    exploration: decision.exploration,
-    arm: decision.arm,
-    topSlots: decision.topSlots.map((slot) => ({ sendAt: slot.sendAtMs, hourOfWeek: slot.hourOfWeek, score: slot.score })),
-    evidence: decision.evidence,
-    bindingConstraint: decision.bindingConstraint,
-    modelVersion: decision.modelVersion,
-    historyEvents: decision.historyDepth.events,
-    historyActiveDays: decision.historyDepth.activeDays,
-    triggeredAt: trigger.occurredAt,
-    payload: trigger.payload,
+  return scheduledSendOf(decision, trigger, channel, {
     ...conditions,
     // A bypass the settings let through quiet hours is not held by them at release either.
     quietHours: planned.trigger.bypass === 'IGNORE_QUIET_HOURS' && decision.urgentBypass ? null : conditions.quietHours,
@@ -339,7 +306,7 @@ export function scheduledSendOf(trigger: ReceivedSendTrigger, decision: Decision
     stopOn: settings.stopOn,
     caps: settings.caps,
     settingsSources: planned.sources,
-  };
+  });
 }
 
 /**

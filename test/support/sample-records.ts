@@ -1,6 +1,7 @@
 import type {
   CampaignSettings,
   Channel,
+  CampaignStop,
   DeadLetter,
   DecisionReason,
   EngagementEvent,
@@ -171,9 +172,12 @@ export function sampleUnreleased(i: number, recipientId = `r-${i}`): UnreleasedS
     channel: pick(CHANNELS, i),
     sendAt,
     expiresAt: i % 3 === 0 ? null : sendAt + 3_600_000,
-    outcome: 'EXPIRED',
+    // Sample 1 is also a v1 writer's record (the registry evolution test): EXPIRED, v1's only symbol.
+    outcome: (['STOPPED', 'EXPIRED', 'SUPPRESSED', 'CAPPED', 'ERASED', 'CANCELLED'] as const)[i % 6]!,
     detail: `reached ${i} ms after its instant, past expiresAt`,
     decidedAt: sendAt + 7_200_000,
+    correlationId: i % 2 === 0 ? null : `cart-${i}`,
+    step: 1 + (i % 3),
   };
 }
 
@@ -204,6 +208,10 @@ export function sampleCampaignSettings(i: number): CampaignSettings {
   };
 }
 
+export function sampleCampaignStop(i: number): CampaignStop {
+  return { campaignId: `camp-${i % 7}`, stoppedAt: BASE_MS + i * 60_000, stoppedBy: `operator-${i % 3}`, reason: i % 2 === 0 ? '' : 'wrong offer' };
+}
+
 /** One valid record of each contract. */
 export const SAMPLE_BY_CONTRACT = {
   engagement: sampleEngagement,
@@ -214,6 +222,7 @@ export const SAMPLE_BY_CONTRACT = {
   deadLetter: sampleDeadLetter,
   unreleased: sampleUnreleased,
   campaignSettings: sampleCampaignSettings,
+  campaignStop: sampleCampaignStop,
 } as const;
 
 /** A plain scheduled send for tests about delivery (not about its fields): EMAIL, UTC, OPTIMIZED, no explanation. */

@@ -54,6 +54,8 @@ export interface TopicsConfig {
   priors: string;
   /** The campaigns' settings keyed by campaignId, read whole by every engine instance. */
   campaignSettings: string;
+  /** Operators' campaign stops (compacted), read whole by every delay instance. */
+  campaignStops: string;
 }
 
 export interface CommonConfig {
@@ -89,6 +91,7 @@ export const DEFAULT_TOPICS: Readonly<TopicsConfig> = Object.freeze({
   unreleased: 'sto.sends.unreleased.v1',
   priors: 'sto.engine.priors.v1',
   campaignSettings: 'sto.campaigns.settings.v1',
+  campaignStops: 'sto.campaigns.stops.v1',
 });
 
 /** Environment variable of each topic name. */
@@ -103,6 +106,7 @@ export const TOPIC_VARIABLES: Readonly<Record<keyof TopicsConfig, string>> = Obj
   unreleased: 'STO_TOPIC_UNRELEASED',
   priors: 'STO_TOPIC_PRIORS',
   campaignSettings: 'STO_TOPIC_CAMPAIGN_SETTINGS',
+  campaignStops: 'STO_TOPIC_CAMPAIGN_STOPS',
 });
 
 /** Every topic name with a suffix: a separate set for one test, benchmark or demo run. */

@@ -1,7 +1,9 @@
 // TypeScript shapes of the Avro records in schemas/ (as avsc decodes them: longs are numbers of
 // epoch milliseconds, bytes are Buffers, unions of null and T are T | null).
 
-export type Channel = 'EMAIL' | 'PUSH' | 'SMS' | 'IN_APP';
+/** Every channel, in the order of the contracts' Channel enum: the one list of the code base. */
+export const CHANNELS = ['EMAIL', 'PUSH', 'SMS', 'IN_APP'] as const;
+export type Channel = (typeof CHANNELS)[number];
 
 /**
  * The enums of the input contracts (engagement events, triggers) carry an UNKNOWN symbol and
@@ -228,7 +230,20 @@ export interface UnreleasedSend {
   channel: Channel;
   sendAt: number;
   expiresAt: number | null;
-  outcome: 'EXPIRED';
+  outcome: UnreleasedOutcome;
   detail: string;
   decidedAt: number;
+  /** Since v2. */
+  correlationId?: string | null;
+  step?: number;
+}
+
+export type UnreleasedOutcome = 'EXPIRED' | 'STOPPED' | 'SUPPRESSED' | 'CAPPED' | 'ERASED' | 'CANCELLED';
+
+/** An operator's stop of a whole campaign (sto.campaigns.stops.v1, compacted, keyed by campaignId). */
+export interface CampaignStop {
+  campaignId: string;
+  stoppedAt: number;
+  stoppedBy: string;
+  reason: string;
 }

@@ -14,8 +14,9 @@ export const CONTRACTS = {
   ready: { file: 'ready-send.v1.avsc', fullName: 'io.sto.v1.ReadySend' },
   erasure: { file: 'erasure-request.v1.avsc', fullName: 'io.sto.v1.ErasureRequest' },
   deadLetter: { file: 'dead-letter.v1.avsc', fullName: 'io.sto.v1.DeadLetter' },
-  unreleased: { file: 'unreleased-send.v1.avsc', fullName: 'io.sto.v1.UnreleasedSend' },
   campaignSettings: { file: 'campaign-settings.v1.avsc', fullName: 'io.sto.v1.CampaignSettings' },
+  unreleased: { file: 'unreleased-send.v2.avsc', fullName: 'io.sto.v1.UnreleasedSend', previous: ['unreleased-send.v1.avsc'] },
+  campaignStop: { file: 'campaign-stop.v1.avsc', fullName: 'io.sto.v1.CampaignStop' },
 } as const;
 export type ContractName = keyof typeof CONTRACTS;
 

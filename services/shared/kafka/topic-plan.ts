@@ -34,6 +34,8 @@ export function topicPlan(topics: TopicsConfig, partitions: number): TopicSpec[]
     { name: topics.priors, partitions: 1, config: compacted, contract: null },
     // Campaign settings, keyed by campaignId: also a global table, read whole by every engine instance.
     { name: topics.campaignSettings, partitions: 1, config: compacted, contract: 'campaignSettings' },
+    // Read whole by every delay instance (a global table); one record per stopped campaign.
+    { name: topics.campaignStops, partitions: 1, config: compacted, contract: 'campaignStop' },
   ];
   const deadLetters: TopicSpec[] = inputs.map((input) => ({
     name: deadLetterTopic(input.name),

@@ -16,6 +16,12 @@ export interface GlobalTableOptions<V> {
   decode(key: string, value: Buffer): V;
   /** Called for every change after the table is loaded: a new value, or null for a deletion. */
   onChange?(key: string, value: V | null): void;
+  /**
+   * Runs the application of each fetched batch (default: at once). A table whose readers must not
+   * see a change in the middle of their own critical section (the delay service's release pass)
+   * defers it here.
+   */
+  applyWith?(apply: () => void): Promise<void>;
 }
 
 /** Table metrics, shared by every table of a process (label `table`). */
@@ -104,7 +110,11 @@ export class GlobalTable<V> {
     await this.#consumer.run({
       autoCommit: false,
       eachBatch: async ({ batch }) => {
-        for (const message of batch.messages) this.#apply(message.key?.toString('utf8') ?? '', message.value);
+        const apply = () => {
+          for (const message of batch.messages) this.#apply(message.key?.toString('utf8') ?? '', message.value);
+        };
+        if (this.#options.applyWith) await this.#options.applyWith(apply);
+        else apply();
         this.#metrics.entries.set({ table: name }, this.#values.size);
         caughtUp(batch.partition, BigInt(batch.lastOffset()) + 1n);
       },

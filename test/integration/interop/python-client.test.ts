@@ -66,6 +66,7 @@ beforeAll(async () => {
     deadLetter: valueSubject(`${topics.engagement}.dlq`),
     unreleased: valueSubject(topics.unreleased),
     campaignSettings: valueSubject(topics.campaignSettings),
+    campaignStop: valueSubject(topics.campaignStops),
   };
   for (const contract of ['engagement', 'trigger', 'scheduled', 'ready'] as const) writers.set(contract, await codec.writer(contract, subjects[contract]));
 });

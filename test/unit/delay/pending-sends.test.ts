@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { cancelPending, dueKey, earliestDue, erasePending, idKey, schedulePending, takeDue, type PendingSend } from '../../../services/delay/pending-sends.ts';
 import { MAX_TIMER_MS, WakeUpTimer, type TimerApi } from '../../../services/shared/stream/wake-up-timer.ts';
 import { TokenBucket } from '../../../services/delay/token-bucket.ts';
+import { decodePendingSend } from '../../../services/shared/contracts/send-shapes.ts';
 import { PartitionStore } from '../../../services/shared/stream/partition-store.ts';
 import { CleanCache, StateTransaction } from '../../../services/shared/stream/state-transaction.ts';
 
@@ -14,7 +15,7 @@ async function memoryStore(): Promise<PartitionStore> {
 }
 
 function send(id: number, sendAt: number, recipient = `r-${id % 50}`, channel: PendingSend['channel'] = 'EMAIL'): PendingSend {
-  return { scheduleId: `s-${id}`, triggerId: `t-${id}`, recipientId: recipient, campaignId: 'c', messageId: null, channel, reason: 'OPTIMIZED', sendAt, timeZone: 'UTC', payload: '' };
+  return { scheduleId: `s-${id}`, triggerId: `t-${id}`, recipientId: recipient, campaignId: 'c', messageId: null, channel, reason: 'OPTIMIZED', sendAt, timeZone: 'UTC', payload: Buffer.alloc(0) };
 }
 
 async function commit(store: PartitionStore, tx: StateTransaction): Promise<void> {
@@ -146,11 +147,11 @@ describe('unreadable stored sends while consuming', () => {
     await store.commit({ puts: new Map([[corruptKey, Buffer.from('\x00garbage')], [idKey('s-1'), Buffer.from(corruptKey)]]), offsets: {} });
     const reported: [string, string][] = [];
     const tx = new StateTransaction(store, new CleanCache(0));
-    const fresh = { scheduleId: 's-1', triggerId: 't', recipientId: 'r', campaignId: 'c', messageId: null, channel: 'EMAIL' as const, reason: 'OPTIMIZED' as const, sendAt: 2_000, timeZone: 'UTC', payload: '' };
+    const fresh = { scheduleId: 's-1', triggerId: 't', recipientId: 'r', campaignId: 'c', messageId: null, channel: 'EMAIL' as const, reason: 'OPTIMIZED' as const, sendAt: 2_000, timeZone: 'UTC', payload: Buffer.alloc(0) };
     expect(await schedulePending(tx, fresh, (key, value) => reported.push([key, value.toString('latin1')]))).toBe(0);
     expect(reported).toEqual([[corruptKey, '\x00garbage']]);
     await store.commit({ puts: tx.dirty, offsets: {} });
     expect(await store.get(corruptKey)).toBeUndefined();
-    expect((await store.get(dueKey(2_000, 's-1')))?.toString()).toContain('"sendAt":2000');
+    expect(decodePendingSend((await store.get(dueKey(2_000, 's-1')))!)).toMatchObject({ scheduleId: 's-1', sendAt: 2_000 });
   });
 });

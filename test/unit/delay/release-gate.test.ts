@@ -6,7 +6,7 @@ const HOUR = 3_600_000;
 const NIGHT = { startMinute: 22 * 60, endMinute: 7 * 60 }; // 22:00-07:00 local
 
 function pending(sendAt: number, overrides: Partial<PendingSend> = {}): PendingSend {
-  return { scheduleId: 's', triggerId: 't', recipientId: 'r', campaignId: 'c', messageId: null, channel: 'EMAIL', reason: 'OPTIMIZED', sendAt, timeZone: 'UTC', payload: '', quietHours: NIGHT, expiresAt: null, ...overrides };
+  return { scheduleId: 's', triggerId: 't', recipientId: 'r', campaignId: 'c', messageId: null, channel: 'EMAIL', reason: 'OPTIMIZED', sendAt, timeZone: 'UTC', payload: Buffer.alloc(0), quietHours: NIGHT, expiresAt: null, ...overrides };
 }
 
 describe('a due send checked again at release', () => {

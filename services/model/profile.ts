@@ -197,6 +197,13 @@ export function applyEngagement(profile: Profile, event: EngagementInput, params
  * neighbouring hours, `recentPriorDays` spread uniformly); the log of their likelihood ratio
  * joins the record. Then the recent layer decays by a day of activity and takes the engagement.
  */
+/**
+ * Recent-layer cells below this (a day's weight decayed by about 40 active days at 0.9) are
+ * dropped: they hardly move the layer, and the layer would otherwise hold every slot of the last
+ * hundred active days (about 100 bytes more per active recipient).
+ */
+const RECENT_FLOOR = 2 ** -6;
+
 function updateRecentLayer(profile: Profile, channel: ModelChannel, slot: number, weight: number, params: DecayParams): void {
   const hour = slot % 24;
   const longBase = cellIndex(channel, 'FIRST_ENGAGEMENT', 0);
@@ -231,7 +238,7 @@ function updateRecentLayer(profile: Profile, channel: ModelChannel, slot: number
   for (const [index, value] of profile.cells) {
     if (index < RECENT_BASE) continue;
     const decayed = quantize(value * factor);
-    if (decayed === 0) profile.cells.delete(index);
+    if (decayed < RECENT_FLOOR) profile.cells.delete(index);
     else profile.cells.set(index, decayed);
   }
   addCell(profile, recentCellIndex(channel, slot), weight);

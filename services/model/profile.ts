@@ -96,7 +96,12 @@ export function cellIndex(channel: ModelChannel, signal: Signal, slot: number): 
   return CHANNELS.indexOf(channel) * CELLS_PER_CHANNEL + SIGNALS.indexOf(signal) * HOURS_PER_WEEK + slot;
 }
 
-export function cellParts(index: number): { channel: ModelChannel; signal: Signal; slot: number } {
+/** What a cell index stands for; the recent layer's cells read as signal RECENT_FIRST_ENGAGEMENT. */
+export function cellParts(index: number): { channel: ModelChannel; signal: Signal | 'RECENT_FIRST_ENGAGEMENT'; slot: number } {
+  if (index >= RECENT_BASE) {
+    const offset = index - RECENT_BASE;
+    return { channel: CHANNELS[Math.floor(offset / HOURS_PER_WEEK)]!, signal: 'RECENT_FIRST_ENGAGEMENT', slot: offset % HOURS_PER_WEEK };
+  }
   const channel = CHANNELS[Math.floor(index / CELLS_PER_CHANNEL)]!;
   const rest = index % CELLS_PER_CHANNEL;
   return { channel, signal: SIGNALS[Math.floor(rest / HOURS_PER_WEEK)]!, slot: rest % HOURS_PER_WEEK };

@@ -6,8 +6,19 @@ export const MODEL_VERSION = 'sto-hier-first-v2';
 export interface ModelParams extends DecayParams {
   /** Weight of all human engagement beside the first engagement of the day. */
   allEngagementWeight: number;
-  /** CLICK objective: weight of each click or conversion beside the first engagement of the day. */
+  /**
+   * CLICK and CONVERSION objectives: weight of each click or conversion beside the first
+   * engagement of the day. Under CONVERSION that mass is spread as the conversions are, shrunk
+   * toward the clicks by `conversionStrength`.
+   */
   clickObjectiveWeight: number;
+  /**
+   * Pseudo-conversions: under CONVERSION the slot pattern of the objective's evidence is
+   * (conversions + strength x click pattern) / (conversion count + strength), so with few
+   * conversions it is mostly the click pattern (clicks and conversions) and with many mostly the
+   * conversions' own.
+   */
+  conversionStrength: number;
   /** Weight of the same signals on the recipient's other channels. */
   otherChannelWeight: number;
   /**
@@ -62,6 +73,7 @@ export const DEFAULT_MODEL_PARAMS: Readonly<ModelParams> = Object.freeze({
   activeDayDecay: 1,
   allEngagementWeight: 0,
   clickObjectiveWeight: 1,
+  conversionStrength: 10,
   otherChannelWeight: 0.5,
   individualStrength: 12,
   dayTypeStrength: Number.POSITIVE_INFINITY,
@@ -80,7 +92,7 @@ export const DEFAULT_MODEL_PARAMS: Readonly<ModelParams> = Object.freeze({
   recentMaxLogOdds: 4,
 });
 
-/** CONVERSION is scored as CLICK for now: its own evidence, shrunk toward clicks, is issue 10's item 6. */
+/** What a send should bring about; CONVERSION is scored from conversions, shrunk toward clicks where they are few. */
 export type Objective = 'OPEN' | 'CLICK' | 'CONVERSION';
 
 export interface SlotScores {
@@ -146,8 +158,10 @@ const ROWS = CHANNELS.map((channel) => ({
   recent: recentBase(channel),
   exposure: cellBase(channel, 'EXPOSURE'),
   open: OPEN_SIGNALS.map(([signal, weight]) => ({ base: cellBase(channel, signal), weight })),
-  click: CLICK_SIGNALS.map(([signal, weight]) => ({ base: cellBase(channel, signal), weight })),
+  clickSignals: CLICK_SIGNALS.map(([signal, weight]) => ({ base: cellBase(channel, signal), weight })),
   clickObjective: CLICK_OBJECTIVE_SIGNALS.map((signal) => cellBase(channel, signal)),
+  click: cellBase(channel, 'CLICK'),
+  conversion: cellBase(channel, 'CONVERSION'),
 }));
 
 /**
@@ -217,14 +231,16 @@ function evidence(dense: DenseCells, factor: number, channel: ModelChannel, obje
       for (let slot = 0, base = rows.firstEngagement; slot < HOURS_PER_WEEK; slot++) own[slot] = stored[base + slot]! * factor;
     }
     if (params.allEngagementWeight > 0) {
-      for (const { base, weight } of objective !== 'OPEN' ? rows.click : rows.open) {
+      for (const { base, weight } of objective !== 'OPEN' ? rows.clickSignals : rows.open) {
         for (let slot = 0; slot < HOURS_PER_WEEK; slot++) own[slot]! += weight * params.allEngagementWeight * (stored[base + slot]! * factor);
       }
     }
-    if (objective !== 'OPEN' && params.clickObjectiveWeight > 0) {
+    if (objective === 'CLICK' && params.clickObjectiveWeight > 0) {
       for (const base of rows.clickObjective) {
         for (let slot = 0; slot < HOURS_PER_WEEK; slot++) own[slot]! += params.clickObjectiveWeight * (stored[base + slot]! * factor);
       }
+    } else if (objective === 'CONVERSION' && params.clickObjectiveWeight > 0) {
+      addConversionEvidence(own, stored, rows.click, rows.conversion, factor, params);
     }
     // A channel's engagement is discounted by that channel's sends only: the share of its sends
     // that landed in this slot or the one before it.
@@ -244,6 +260,30 @@ function evidence(dense: DenseCells, factor: number, channel: ModelChannel, obje
     }
   }
   return out;
+}
+
+/**
+ * CONVERSION: the clicks' and conversions' mass (as CLICK adds it), spread over the slots as
+ * the conversions are, shrunk toward the click pattern with `conversionStrength` pseudo-
+ * conversions: mass x (conversions[s] + strength x clicksAndConversions[s] / mass) / (conversions + strength),
+ * that is (mass x conversions[s] + strength x clicksAndConversions[s]) / (conversions + strength).
+ * No conversions: exactly CLICK's evidence; many: the conversions' pattern.
+ */
+function addConversionEvidence(own: Float64Array, stored: Float64Array, clickBase: number, conversionBase: number, factor: number, params: ModelParams): void {
+  let conversions = 0;
+  let mass = 0;
+  for (let slot = 0; slot < HOURS_PER_WEEK; slot++) {
+    const conversion = stored[conversionBase + slot]! * factor;
+    conversions += conversion;
+    mass += stored[clickBase + slot]! * factor + conversion;
+  }
+  const strength = params.conversionStrength;
+  if (!(conversions + strength > 0)) return;
+  for (let slot = 0; slot < HOURS_PER_WEEK; slot++) {
+    const conversion = stored[conversionBase + slot]! * factor;
+    const both = stored[clickBase + slot]! * factor + conversion;
+    own[slot]! += (params.clickObjectiveWeight * (mass * conversion + strength * both)) / (conversions + strength);
+  }
 }
 
 const DAYS = 7;

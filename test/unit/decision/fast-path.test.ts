@@ -44,7 +44,7 @@ function referenceEvidence(profile: Profile, channel: ModelChannel, objective: O
       if (weight > 0) for (let slot = 0; slot < 168; slot++) own[slot] = ((1 - weight) * long(slot) + weight * (profile.cells.get(recentCellIndex(other, slot)) ?? 0)) * factor;
     }
     if (params.allEngagementWeight > 0) {
-      for (const [signal, weight] of objective === 'CLICK' ? CLICK_SIGNALS : OPEN_SIGNALS) {
+      for (const [signal, weight] of objective !== 'OPEN' ? CLICK_SIGNALS : OPEN_SIGNALS) {
         const values = slotValues(profile, other, signal, atMs, params);
         for (let slot = 0; slot < 168; slot++) own[slot]! += weight * params.allEngagementWeight * values[slot]!;
       }
@@ -53,6 +53,21 @@ function referenceEvidence(profile: Profile, channel: ModelChannel, objective: O
       for (const signal of ['CLICK', 'CONVERSION'] as const) {
         const values = slotValues(profile, other, signal, atMs, params);
         for (let slot = 0; slot < 168; slot++) own[slot]! += params.clickObjectiveWeight * values[slot]!;
+      }
+    }
+    if (objective === 'CONVERSION' && params.clickObjectiveWeight > 0) {
+      // The click and conversion mass, spread as conversions shrunk toward the click pattern.
+      const clicks = slotValues(profile, other, 'CLICK', atMs, params);
+      const conversions = slotValues(profile, other, 'CONVERSION', atMs, params);
+      let count = 0;
+      let mass = 0;
+      for (let slot = 0; slot < 168; slot++) {
+        count += conversions[slot]!;
+        mass += clicks[slot]! + conversions[slot]!;
+      }
+      const m = params.conversionStrength;
+      if (count + m > 0) {
+        for (let slot = 0; slot < 168; slot++) own[slot]! += (params.clickObjectiveWeight * (mass * conversions[slot]! + m * (clicks[slot]! + conversions[slot]!))) / (count + m);
       }
     }
     const exposure = slotValues(profile, other, 'EXPOSURE', atMs, params);
@@ -165,7 +180,7 @@ const recipientArb: fc.Arbitrary<RandomRecipient> = fc.record({
   historyDays: fc.integer({ min: 3, max: 60 }),
   seed: fc.integer({ min: 1, max: 2 ** 30 }),
   channel: fc.constantFrom<ModelChannel>('EMAIL', 'PUSH'),
-  objective: fc.constantFrom<Objective>('OPEN', 'CLICK'),
+  objective: fc.constantFrom<Objective>('OPEN', 'CLICK', 'CONVERSION'),
   engagedAgoMinutes: fc.option(fc.integer({ min: 1, max: 600 }), { nil: null }),
 });
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ByteWriter } from '../../../services/model/byte-codec.ts';
-import { applyEngagement, CELL_COUNT, decodeProfile, emptyProfile, encodeProfile, mergeProfile, recentCellIndex, recentWeight, type Profile } from '../../../services/model/profile.ts';
+import { applyEngagement, CELL_COUNT, cellParts, decodeProfile, emptyProfile, encodeProfile, mergeProfile, recentCellIndex, recentWeight, type Profile } from '../../../services/model/profile.ts';
 import { DEFAULT_MODEL_PARAMS, scoreSlots, type ModelParams } from '../../../services/model/score.ts';
 
 // How fast a habit is forgotten differs between people (and between the two logs in data/), so
@@ -73,6 +73,11 @@ describe('the recent layer and its predictive record', () => {
     expect(whole.recentLogOdds).not.toBe(0);
     expect(encodeProfile(stored)).toEqual(encodeProfile(whole));
     expect(decodeProfile(encodeProfile(whole)).recentLogOdds).toBe(whole.recentLogOdds);
+  });
+
+  it('names its cells for the state dump', () => {
+    expect(cellParts(recentCellIndex('PUSH', 33))).toEqual({ channel: 'PUSH', signal: 'RECENT_FIRST_ENGAGEMENT', slot: 33 });
+    expect(cellParts(recentCellIndex('EMAIL', 0) - 1)).toEqual({ channel: 'IN_APP', signal: 'FIRST_ENGAGEMENT', slot: 167 });
   });
 
   it('reads version 2 profiles, stored before the layer, with an empty record', () => {

@@ -1,16 +1,19 @@
 /**
- * Tuning harness for the send-time model. Reads an activity log ONCE into memory, then runs the
- * daily-trigger backtest (docs/backtest.md) for each candidate parameter set, tallying hits separately
- * on two halves of the persons (A, B: a stable hash of the person id). Parameters are chosen on A
- * and reported on B; aggregates (cohort, global) still learn from everyone, as in production.
+ * Tuning harness for the send-time model. Reads each activity log ONCE into memory, then runs the
+ * daily-trigger backtest (docs/backtest.md) for each candidate parameter set on every log,
+ * tallying hits separately on two halves of each log's persons (A, B: a stable hash of the
+ * person id). The folds are (log, half): four with the two logs in data/. Aggregates (cohort,
+ * global) still learn from everyone, as in production.
  *
- *   node bench/tune-model.ts --input data/git-activity.csv.gz [--baselines]
- *        [--base '{"individualStrength":8}'] [--grid recent,prior,...] [--list]
+ *   node bench/tune-model.ts --input data/git-activity.csv.gz,data/rails-activity.csv.gz [--baselines]
+ *        [--base '{"individualStrength":8}'] [--grid mixCv,prior,...] [--list]
  *
  * Every candidate is the defaults (or --base on top of them) with a few fields changed. Prints
- * one row per candidate: hit@2h on A, on B and on the whole file, the deltas against the first
- * row (the previous defaults), hit@1h, hit@4h and warm hit@2h on the whole file, and seconds.
- * A run of the sto policy takes 3 to 10 s on git-activity.csv.gz; one process, one core.
+ * one row per candidate: hit@2h on every fold, hit@2h and its ratio to person_mode on each whole
+ * log, and the mean ratio over the folds (the criterion). Then cross-validation: for each fold,
+ * the candidate with the best mean ratio on the other folds, scored on that fold; and transfer:
+ * the best candidate on one whole log, scored on each other log (the stand-in for logs never
+ * seen). A run of the sto policy takes 2 to 10 s per log; one process, one core.
  */
 import { basename } from 'node:path';
 import { parseArgs } from 'node:util';

@@ -181,7 +181,7 @@ function chooseSendTime(trigger: DecisionTrigger, context: DecisionContext, conf
   }
   const policy: QuietHoursPolicy = trigger.quietHoursPolicy ?? config.defaultQuietHoursPolicy;
   const allowed = candidates.filter((candidate) => candidate.allowed);
-  const greedy = policy === 'DEFER_TO_END' ? bestOf(candidates) : bestOf(allowed);
+  const greedy = policy === 'DEFER_TO_END' ? bestOf(candidates) : bestAllowed(candidates, allowed, context.slotScores, config.inboxHalfLifeHours);
   const share = allowed.length > 0 ? config.explorationShare : 0;
   const greedyIsAllowed = greedy !== null && greedy.allowed;
   // 6. Exploration: a uniformly random allowed slot; the propensity is that slot's probability
@@ -196,17 +196,44 @@ function chooseSendTime(trigger: DecisionTrigger, context: DecisionContext, conf
   }
   // 7. Optimized.
   const propensity = 1 - share + (greedyIsAllowed ? share / allowed.length : 0);
-  return { ...treatment, propensity, reason: 'OPTIMIZED', ...optimizedTiming(policy, window, candidates, allowed, context.slotScores) };
+  return { ...treatment, propensity, reason: 'OPTIMIZED', ...optimizedTiming(policy, window, candidates, allowed, context.slotScores, greedy) };
 }
 
-function optimizedTiming(policy: QuietHoursPolicy, window: DecisionWindow, candidates: Candidate[], allowed: Candidate[], scores: Float64Array): Timing {
+/**
+ * BEST_ALLOWED's slot: the best allowed one; but when the window's best slot is quiet (the
+ * habit falls inside quiet hours), every allowed slot's own score is small and ranking by it
+ * is ranking noise. Then the message is valued as what it is, a message that waits in the inbox
+ * for the recipient's next visit: the slot's score plus the scores of the following hours, each
+ * discounted by the wait (halving every inboxHalfLifeHours). The last allowed slot before the
+ * habit wins, for every trigger alike. Unconstrained decisions do not change.
+ */
+function bestAllowed(candidates: readonly Candidate[], allowed: readonly Candidate[], scores: Float64Array, inboxHalfLifeHours: number): Candidate | null {
+  const best = bestOf(allowed);
+  const overall = bestOf(candidates);
+  if (best === null || overall === null || overall.allowed || !(inboxHalfLifeHours > 0)) return best;
+  const factor = 2 ** (-1 / inboxHalfLifeHours);
+  let chosen = best;
+  let chosenValue = -1;
+  for (const candidate of allowed) {
+    let value = 0;
+    let weight = 1;
+    for (let hours = 0; hours < INBOX_HORIZON_HOURS; hours++, weight *= factor) value += weight * scoreAt(scores, (candidate.hourOfWeek + hours) % HOURS_PER_WEEK);
+    if (value > chosenValue) [chosen, chosenValue] = [candidate, value];
+  }
+  return chosen;
+}
+
+/** How far ahead the inbox value looks: two days (at a 2 h half-life the rest weighs 2^-24). */
+const INBOX_HORIZON_HOURS = 48;
+
+function optimizedTiming(policy: QuietHoursPolicy, window: DecisionWindow, candidates: Candidate[], allowed: Candidate[], scores: Float64Array, greedy: Candidate | null): Timing {
   if (policy === 'DEFER_TO_END') {
     // Iterable-style: the best slot ignoring quiet hours, deferred to their end when quiet.
     const best = bestOf(candidates)!;
     if (!best.allowed) return deferred(window, firstAllowedAtOrAfter(best.sendAtMs, window.zone, window.quietHours));
     return finishAllowedBest(best, window, candidates, allowed, scores);
   }
-  const best = bestOf(allowed);
+  const best = greedy;
   // Every slot of the window is quiet: the first allowed minute, flagged FORCED when past the window.
   if (best === null) return deferred(window, firstAllowedAtOrAfter(window.startMs, window.zone, window.quietHours));
   return finishAllowedBest(best, window, candidates, allowed, scores);

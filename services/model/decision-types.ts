@@ -97,6 +97,14 @@ export interface DecisionConfig {
   /** Channels on which an URGENT trigger bypasses optimization. */
   urgentBypassChannels: readonly Channel[];
   defaultQuietHoursPolicy: QuietHoursPolicy;
+  /**
+   * BEST_ALLOWED when the best slot of the window is quiet: a message sent at an allowed slot
+   * waits in the inbox for the recipient's next visit, and is worth less the longer it waits.
+   * Allowed slots are then ranked by their score plus the scores of the hours after them (up to
+   * 48), each halved per this many hours of waiting, so the slot just before the habit wins
+   * (0 = off: the allowed slots' own scores only, mostly noise when the habit is quiet).
+   */
+  inboxHalfLifeHours: number;
 }
 
 export const DEFAULT_DECISION_CONFIG: Readonly<DecisionConfig> = Object.freeze({
@@ -110,6 +118,7 @@ export const DEFAULT_DECISION_CONFIG: Readonly<DecisionConfig> = Object.freeze({
   maxIdLength: 256,
   urgentBypassChannels: Object.freeze(['SMS'] as Channel[]),
   defaultQuietHoursPolicy: 'BEST_ALLOWED',
+  inboxHalfLifeHours: 2,
 });
 
 /** A top slot as reported: instant, local hour of week, score. */
@@ -188,6 +197,9 @@ export function compileDecisionConfig(overrides: Partial<DecisionConfig> = {}): 
   }
   if (!config.urgentBypassChannels.every((channel) => CHANNELS.includes(channel))) {
     throw new ConfigError('urgentBypassChannels', `${config.urgentBypassChannels.join(',')} is not a list of ${CHANNELS.join('|')}`);
+  }
+  if (!(Number.isFinite(config.inboxHalfLifeHours) && config.inboxHalfLifeHours >= 0)) {
+    throw new ConfigError('inboxHalfLifeHours', `${config.inboxHalfLifeHours} is not a number of hours, 0 or more`);
   }
   if (!QUIET_HOURS_POLICIES.includes(config.defaultQuietHoursPolicy)) {
     throw new ConfigError('defaultQuietHoursPolicy', `${config.defaultQuietHoursPolicy} is not one of ${QUIET_HOURS_POLICIES.join('|')}`);

@@ -12,6 +12,22 @@ export type Signal = (typeof SIGNALS)[number];
 
 const DAY_MS = 86_400_000;
 const CELLS_PER_CHANNEL = SIGNALS.length * HOURS_PER_WEEK;
+/**
+ * The recent layer's cells come after every (channel, signal) row: one row of 168 slots per
+ * channel at RECENT_BASE + channel * 168. Older profiles have none (their layer starts empty).
+ */
+const RECENT_BASE = CHANNELS.length * CELLS_PER_CHANNEL;
+
+/** Index of a cell of the recent layer (first engagements of the day, also decayed per active day). */
+export function recentCellIndex(channel: ModelChannel, slot: number): number {
+  return RECENT_BASE + CHANNELS.indexOf(channel) * HOURS_PER_WEEK + slot;
+}
+
+/** The weight of the recent layer in a recipient's first-engagement evidence (0 without the layer). */
+export function recentWeight(profile: Profile, params: DecayParams): number {
+  if (!((params.recentDayDecay ?? 1) < 1)) return 0;
+  return 1 / (1 + Math.exp(-profile.recentLogOdds));
+}
 
 export interface DecayParams {
   halfLifeDays: number;
@@ -26,6 +42,18 @@ export interface DecayParams {
    * exact decay weight relative to the grid. Individual profiles use exact event times.
    */
   refGranularityMs?: number;
+  /**
+   * The recent layer (see Profile.recentLogOdds): a second copy of the recipient's first
+   * engagements of the day that also decays by this factor on each new active day (1 or unset:
+   * no recent layer). Only a recipient's own profile keeps it; aggregates never do.
+   */
+  recentDayDecay?: number;
+  /** Pseudo-days of a uniform hour spread in each layer's prediction of the next first engagement. */
+  recentPriorDays?: number;
+  /** Each new active day multiplies the accumulated log-odds by this before adding the day's (1 = remember all). */
+  recentForget?: number;
+  /** Bound of |recentLogOdds|, so that a long record still yields to a change of habit. */
+  recentMaxLogOdds?: number;
 }
 
 /**
@@ -50,17 +78,30 @@ export interface Profile {
    */
   lastEngagedSlot: number;
   lastEngagedMs: number;
+  /**
+   * The recipient's own predictive record, as log-odds of the recent layer against the long one:
+   * on each new active day, before it is counted, both layers predict the hour of the day's first
+   * engagement and the log of their likelihood ratio is added (older days forgotten by
+   * `recentForget`). Scoring mixes the two layers with the weight sigmoid(recentLogOdds), so a
+   * recipient whose habits drift follows the recent layer and a steady one the long memory.
+   */
+  recentLogOdds: number;
 }
 
 export function emptyProfile(): Profile {
-  return { cells: new Map(), refMs: 0, timeZone: null, events: 0, firstSeenMs: 0, activeDays: 0, lastActiveDay: -1, lastEngagedSlot: -1, lastEngagedMs: 0 };
+  return { cells: new Map(), refMs: 0, timeZone: null, events: 0, firstSeenMs: 0, activeDays: 0, lastActiveDay: -1, lastEngagedSlot: -1, lastEngagedMs: 0, recentLogOdds: 0 };
 }
 
 export function cellIndex(channel: ModelChannel, signal: Signal, slot: number): number {
   return CHANNELS.indexOf(channel) * CELLS_PER_CHANNEL + SIGNALS.indexOf(signal) * HOURS_PER_WEEK + slot;
 }
 
-export function cellParts(index: number): { channel: ModelChannel; signal: Signal; slot: number } {
+/** What a cell index stands for; the recent layer's cells read as signal RECENT_FIRST_ENGAGEMENT. */
+export function cellParts(index: number): { channel: ModelChannel; signal: Signal | 'RECENT_FIRST_ENGAGEMENT'; slot: number } {
+  if (index >= RECENT_BASE) {
+    const offset = index - RECENT_BASE;
+    return { channel: CHANNELS[Math.floor(offset / HOURS_PER_WEEK)]!, signal: 'RECENT_FIRST_ENGAGEMENT', slot: offset % HOURS_PER_WEEK };
+  }
   const channel = CHANNELS[Math.floor(index / CELLS_PER_CHANNEL)]!;
   const rest = index % CELLS_PER_CHANNEL;
   return { channel, signal: SIGNALS[Math.floor(rest / HOURS_PER_WEEK)]!, slot: rest % HOURS_PER_WEEK };
@@ -150,8 +191,62 @@ export function applyEngagement(profile: Profile, event: EngagementInput, params
       }
     }
   }
+  if (firstOfDay && event.firstOfDay === undefined && (params.recentDayDecay ?? 1) < 1) updateRecentLayer(profile, event.channel, event.slot, weight, params);
   if (firstOfDay) addCell(profile, cellIndex(event.channel, 'FIRST_ENGAGEMENT', event.slot), weight);
   return { firstOfDay };
+}
+
+/**
+ * A new active day of a recipient with the recent layer: both layers, as they stood before the
+ * day, predict the hour of its first engagement (hour of day pooled over the week, smoothed over
+ * neighbouring hours, `recentPriorDays` spread uniformly); the log of their likelihood ratio
+ * joins the record. Then the recent layer decays by a day of activity and takes the engagement.
+ */
+/**
+ * Recent-layer cells below this (a day's weight decayed by about 40 active days at 0.9) are
+ * dropped: they hardly move the layer, and the layer would otherwise hold every slot of the last
+ * hundred active days (about 100 bytes more per active recipient).
+ */
+const RECENT_FLOOR = 2 ** -6;
+
+function updateRecentLayer(profile: Profile, channel: ModelChannel, slot: number, weight: number, params: DecayParams): void {
+  const hour = slot % 24;
+  const longBase = cellIndex(channel, 'FIRST_ENGAGEMENT', 0);
+  const recentBase = recentCellIndex(channel, 0);
+  const prior = params.recentPriorDays ?? 1;
+  let longTotal = 0;
+  let recentTotal = 0;
+  let longNear = 0;
+  let recentNear = 0;
+  for (let day = 0; day < 7; day++) {
+    for (let h = 0; h < 24; h++) {
+      const at = day * 24 + h;
+      const longValue = profile.cells.get(longBase + at) ?? 0;
+      const recentValue = profile.cells.get(recentBase + at) ?? 0;
+      longTotal += longValue;
+      recentTotal += recentValue;
+      const distance = Math.min((h - hour + 24) % 24, (hour - h + 24) % 24);
+      const kernel = distance === 0 ? 0.5 : distance === 1 ? 0.25 : 0;
+      longNear += kernel * longValue;
+      recentNear += kernel * recentValue;
+    }
+  }
+  if (longTotal > 0) {
+    const pLong = (longNear + prior / 24) / (longTotal + prior);
+    const pRecent = (recentNear + prior / 24) / (recentTotal + prior);
+    const bound = params.recentMaxLogOdds ?? 4;
+    const next = (params.recentForget ?? 1) * profile.recentLogOdds + Math.log(pRecent / pLong);
+    // On the codec's grid (thousandths), so a stored and reloaded profile evolves identically.
+    profile.recentLogOdds = Math.round(Math.max(-bound, Math.min(bound, next)) * 1000) / 1000;
+  }
+  const factor = params.recentDayDecay ?? 1;
+  for (const [index, value] of profile.cells) {
+    if (index < RECENT_BASE) continue;
+    const decayed = quantize(value * factor);
+    if (decayed < RECENT_FLOOR) profile.cells.delete(index);
+    else profile.cells.set(index, decayed);
+  }
+  addCell(profile, recentCellIndex(channel, slot), weight);
 }
 
 function addCell(profile: Profile, index: number, amount: number): void {
@@ -167,6 +262,8 @@ export function mergeProfile(target: Profile, source: Profile, sign: 1 | -1, par
   decayTo(target, at, params);
   const factor = decayFactor(source.refMs, at, params);
   for (const [index, value] of source.cells) {
+    // The recent layer is the recipient's own: aggregates never hold it.
+    if (index >= RECENT_BASE) continue;
     const next = quantize(Math.max(0, (target.cells.get(index) ?? 0) + sign * value * factor));
     if (next === 0) target.cells.delete(index);
     else target.cells.set(index, next);
@@ -183,8 +280,18 @@ export function slotValues(profile: Profile, channel: ModelChannel, signal: Sign
   return values;
 }
 
-/** Number of cells of a profile: channel x signal x hour-of-week slot. */
-export const CELL_COUNT = CHANNELS.length * CELLS_PER_CHANNEL;
+/** Number of cells of a profile: channel x signal x hour-of-week slot, then the recent layer's channel x slot. */
+export const CELL_COUNT = RECENT_BASE + CHANNELS.length * HOURS_PER_WEEK;
+
+/** Offset of a channel's recent-layer row in a dense cell array. */
+export function recentBase(channel: ModelChannel): number {
+  return recentCellIndex(channel, 0);
+}
+
+/** The bit of a channel's recent-layer row in DenseCells.rows. */
+export function recentRowBit(channel: ModelChannel): number {
+  return 1 << (CHANNELS.length * SIGNALS.length + CHANNELS.indexOf(channel));
+}
 
 /** Offset of the 168 slots of one channel and signal in a dense cell array (see decayedCells). */
 export function cellBase(channel: ModelChannel, signal: Signal): number {
@@ -264,8 +371,9 @@ export function profileTotal(profile: Profile, signal: Signal, atMs: number, par
 
 // ---- codec -------------------------------------------------------------------------------
 
-// Version 2 added the latest human engagement; version 1 bytes still decode (without it).
-const CODEC_VERSION = 2;
+// Version 2 added the latest human engagement, version 3 the predictive record of the recent
+// layer (its cells are ordinary indexes); versions 1 and 2 still decode (record 0, no layer yet).
+const CODEC_VERSION = 3;
 
 /**
  * Sparse encoding: header (version, reference time, counts, zone, latest human engagement as
@@ -283,6 +391,8 @@ export function encodeProfile(profile: Profile): Uint8Array {
   writer.string(profile.timeZone ?? '');
   writer.varint(profile.lastEngagedSlot + 1);
   if (profile.lastEngagedSlot >= 0) writer.signed(profile.refMs - profile.lastEngagedMs);
+  // The log-odds in thousandths, as a signed varint: a bound of a few units keeps it to 2 bytes.
+  writer.signed(Math.round(profile.recentLogOdds * 1000));
   const indexes = Int32Array.from(profile.cells.keys()).sort();
   writer.varint(indexes.length);
   let previous = 0;
@@ -297,7 +407,7 @@ export function encodeProfile(profile: Profile): Uint8Array {
 export function decodeProfile(bytes: Uint8Array): Profile {
   const reader = new ByteReader(bytes);
   const version = reader.varint();
-  if (version !== CODEC_VERSION && version !== 1) throw new RangeError(`unknown profile codec version ${version}`);
+  if (version !== CODEC_VERSION && version !== 1 && version !== 2) throw new RangeError(`unknown profile codec version ${version}`);
   const refMs = reader.varint();
   // Aggregates keep their reference time on a day grid, so an event may lie after it: signed.
   const firstSeenMs = refMs - (version >= 2 ? reader.signed() : reader.varint());
@@ -307,6 +417,7 @@ export function decodeProfile(bytes: Uint8Array): Profile {
   const zone = reader.string();
   const lastEngagedSlot = version >= 2 ? reader.varint() - 1 : -1;
   const lastEngagedMs = lastEngagedSlot >= 0 ? refMs - reader.signed() : 0;
+  const recentLogOdds = version >= 3 ? reader.signed() / 1000 : 0;
   const count = reader.varint();
   const cells = new Map<number, number>();
   let index = 0;
@@ -314,5 +425,5 @@ export function decodeProfile(bytes: Uint8Array): Profile {
     index += reader.varint();
     cells.set(index, 2 ** (reader.uint16() / STEPS_PER_OCTAVE + LOG_MIN));
   }
-  return { cells, refMs, timeZone: zone === '' ? null : zone, events, firstSeenMs, activeDays, lastActiveDay, lastEngagedSlot, lastEngagedMs };
+  return { cells, refMs, timeZone: zone === '' ? null : zone, events, firstSeenMs, activeDays, lastActiveDay, lastEngagedSlot, lastEngagedMs, recentLogOdds };
 }

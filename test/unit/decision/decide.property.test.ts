@@ -6,7 +6,7 @@ import { compileDecisionConfig, type Decision, type DecisionConfig, type Decisio
 import { scheduleIdOf } from '../../../services/model/hash.ts';
 import { isQuietMinute } from '../../../services/model/quiet-hours.ts';
 import { requireZone } from '../../../services/model/time/time-zone.ts';
-import { baseContext, baseTrigger, bruteForceTopOfHours, HOUR, quietHoursArb, scoresArb, zoneAndInstant } from './fixtures.ts';
+import { baseContext, baseTrigger, bruteForceTopOfHours, HOUR, inboxOracle, quietHoursArb, scoresArb, zoneAndInstant } from './fixtures.ts';
 
 // Oracles below read local time with luxon directly, independently of services/model/time.
 
@@ -39,6 +39,7 @@ function firstAllowedByScan(t: number, zone: string, quiet: QuietHours | null): 
 
 interface OracleSlot {
   sendAtMs: number;
+  hourOfWeek: number;
   score: number;
   allowed: boolean;
   /** The mid-hour "now" of the trigger. */
@@ -49,7 +50,7 @@ function oracleCandidates(nowMs: number, endMs: number, zone: string, quiet: Qui
   const instants = bruteForceTopOfHours(nowMs, endMs, luxonZone(zone));
   const midHour = instants[0] !== nowMs;
   if (midHour) instants.unshift(nowMs);
-  return instants.map((at, index) => ({ sendAtMs: at, score: scores[hourOfWeekAt(at, zone)]!, allowed: !quietAt(at, zone, quiet), isNow: midHour && index === 0 }));
+  return instants.map((at, index) => ({ sendAtMs: at, hourOfWeek: hourOfWeekAt(at, zone), score: scores[hourOfWeekAt(at, zone)]!, allowed: !quietAt(at, zone, quiet), isNow: midHour && index === 0 }));
 }
 
 function bestOf(slots: OracleSlot[]): OracleSlot | undefined {
@@ -164,7 +165,7 @@ describe('decision invariants (any zone, any time around DST, any window, quiet 
 });
 
 describe('optimized choice against a brute-force oracle', () => {
-  it('BEST_ALLOWED: the best allowed slot; the window end only when the curve still rises; forced only when all is quiet', () => {
+  it('BEST_ALLOWED: the best allowed slot (by inbox value when the best slot is quiet); the window end only when the curve still rises; forced only when all is quiet', () => {
     fc.assert(
       fc.property(scenario, (s) => {
         const trigger = triggerOf(s, { quietHoursPolicy: 'BEST_ALLOWED' });
@@ -173,7 +174,8 @@ describe('optimized choice against a brute-force oracle', () => {
         const windowEnd = nowMs + s.windowHours * HOUR;
         const candidates = oracleCandidates(nowMs, windowEnd, zone, s.quietHours, s.scores);
         const allowed = candidates.filter((slot) => slot.allowed);
-        const best = bestOf(allowed);
+        const topScore = bestOf(allowed);
+        const best = inboxOracle(candidates, s.scores, optimizeOnly.inboxHalfLifeHours);
         expect(decision.reason).toBe('OPTIMIZED');
         expect(decision.propensity).toBe(1);
         if (best === undefined) {
@@ -181,7 +183,7 @@ describe('optimized choice against a brute-force oracle', () => {
           expect(['QUIET_HOURS', 'QUIET_HOURS_FORCED']).toContain(decision.bindingConstraint);
           return;
         }
-        expect(decision.topSlots[0]?.score).toBe(best.score);
+        expect(decision.topSlots[0]?.score).toBe(topScore!.score);
         if (decision.bindingConstraint === 'WINDOW_END') {
           expect(best).toBe(allowed[allowed.length - 1]);
           const next = bruteForceTopOfHours(windowEnd + 1, windowEnd + 2 * HOUR, luxonZone(zone))[0]!;

@@ -139,3 +139,25 @@ export function bruteForceTopOfHours(fromMs: number, toMs: number, zone: string)
   }
   return found;
 }
+
+/**
+ * BEST_ALLOWED's choice written out: the best allowed slot by score, except when the best slot
+ * of the window is quiet; then the allowed slot whose score plus the following 47 hours' scores,
+ * each halved per `halfLifeHours` of waiting in the inbox, is highest (the earliest among equals).
+ */
+export function inboxOracle<T extends { hourOfWeek: number; score: number; allowed: boolean }>(candidates: readonly T[], scores: Float64Array, halfLifeHours: number): T | undefined {
+  const bestBy = (list: readonly T[], value: (slot: T) => number) => list.reduce<T | undefined>((best, slot) => (best === undefined || value(slot) > value(best) ? slot : best), undefined);
+  const allowed = candidates.filter((slot) => slot.allowed);
+  const overall = bestBy(candidates, (slot) => slot.score);
+  if (overall === undefined || overall.allowed || halfLifeHours <= 0) return bestBy(allowed, (slot) => slot.score);
+  const factor = 2 ** (-1 / halfLifeHours);
+  return bestBy(allowed, (slot) => {
+    let value = 0;
+    let weight = 1;
+    for (let hours = 0; hours < 48; hours++, weight *= factor) {
+      const score = scores[(slot.hourOfWeek + hours) % 168]!;
+      value += weight * (Number.isFinite(score) ? score : 0);
+    }
+    return value;
+  });
+}

@@ -135,6 +135,7 @@ describe('profile codec', () => {
       lastActiveDay: 20_000,
       lastEngagedSlot: -1,
       lastEngagedMs: 0,
+      recentLogOdds: 0,
     });
     expect(() => decodeProfile(Uint8Array.from([9]))).toThrow(/version/);
   });

@@ -52,6 +52,11 @@ export interface TopicsConfig {
   unreleased: string;
   /** The engine's partial priors (aggregates per partition), read whole by every engine instance. */
   priors: string;
+  /** One record per send when its conversion window closes (compacted, keyed by schedule id). */
+  outcomes: string;
+  outcomesChangelog: string;
+  /** The outcomes stage's per-partition partial campaign aggregates, read whole by the report (a global table). */
+  campaignAggregates: string;
 }
 
 export interface CommonConfig {
@@ -86,6 +91,9 @@ export const DEFAULT_TOPICS: Readonly<TopicsConfig> = Object.freeze({
   delayChangelog: 'sto.delay.pending.changelog.v1',
   unreleased: 'sto.sends.unreleased.v1',
   priors: 'sto.engine.priors.v1',
+  outcomes: 'sto.sends.outcomes.v1',
+  outcomesChangelog: 'sto.outcomes.sends.changelog.v1',
+  campaignAggregates: 'sto.outcomes.campaigns.v1',
 });
 
 /** Environment variable of each topic name. */
@@ -99,6 +107,9 @@ export const TOPIC_VARIABLES: Readonly<Record<keyof TopicsConfig, string>> = Obj
   delayChangelog: 'STO_TOPIC_DELAY_CHANGELOG',
   unreleased: 'STO_TOPIC_UNRELEASED',
   priors: 'STO_TOPIC_PRIORS',
+  outcomes: 'STO_TOPIC_OUTCOMES',
+  outcomesChangelog: 'STO_TOPIC_OUTCOMES_CHANGELOG',
+  campaignAggregates: 'STO_TOPIC_CAMPAIGN_AGGREGATES',
 });
 
 /** Every topic name with a suffix: a separate set for one test, benchmark or demo run. */

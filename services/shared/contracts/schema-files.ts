@@ -15,6 +15,7 @@ export const CONTRACTS = {
   erasure: { file: 'erasure-request.v1.avsc', fullName: 'io.sto.v1.ErasureRequest' },
   deadLetter: { file: 'dead-letter.v1.avsc', fullName: 'io.sto.v1.DeadLetter' },
   unreleased: { file: 'unreleased-send.v1.avsc', fullName: 'io.sto.v1.UnreleasedSend' },
+  outcome: { file: 'send-outcome.v1.avsc', fullName: 'io.sto.v1.SendOutcome' },
 } as const;
 export type ContractName = keyof typeof CONTRACTS;
 

@@ -65,6 +65,7 @@ beforeAll(async () => {
     erasure: valueSubject(topics.erasure),
     deadLetter: valueSubject(`${topics.engagement}.dlq`),
     unreleased: valueSubject(topics.unreleased),
+    outcome: valueSubject(topics.outcomes),
   };
   for (const contract of ['engagement', 'trigger', 'scheduled', 'ready'] as const) writers.set(contract, await codec.writer(contract, subjects[contract]));
 });

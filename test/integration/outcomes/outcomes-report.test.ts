@@ -4,15 +4,16 @@ import type { Kafka } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ChildService } from '../../../services/demo/child-service.ts';
 import type { CampaignReport } from '../../../services/outcomes/campaign-report.ts';
-import type { DeadLetter, EngagementEvent, ReadySend, ScheduledSend, SendOutcome } from '../../../services/shared/contracts/record-types.ts';
+import type { DeadLetter, EngagementEvent, ScheduledSend, SendOutcome } from '../../../services/shared/contracts/record-types.ts';
 import { createSchemaRegistryClient, SchemaCodec } from '../../../services/shared/contracts/schema-codec.ts';
-import { valueSubject, type ContractName } from '../../../services/shared/contracts/schema-files.ts';
+import type { ContractName } from '../../../services/shared/contracts/schema-files.ts';
 import { deadLetterTopic } from '../../../services/shared/config/common-config.ts';
 import { createKafka } from '../../../services/shared/kafka/kafka-client.ts';
 import { createLogger } from '../../../services/shared/logger.ts';
 import { SeededRandom } from '../../../services/simulator/seeded-random.ts';
 import { sampleScheduled } from '../../support/sample-records.ts';
 import { freePort } from '../support/free-port.ts';
+import { engagementFor, produceAs, readyOf } from '../support/outcomes-fixture.ts';
 import { createTestTopics, stackConfig, temporaryDir, topicEnv, uniqueTopics } from '../support/stack.ts';
 import { until, waitFor } from '../support/wait.ts';
 
@@ -68,49 +69,22 @@ function population(now: number): PlannedSend[] {
   });
 }
 
-function readyOf(send: ScheduledSend, releasedAt: number): ReadySend {
-  return { scheduleId: send.scheduleId, triggerId: send.triggerId, recipientId: send.recipientId, campaignId: send.campaignId, messageId: send.messageId, channel: send.channel, reason: send.reason, sendAt: send.sendAt, releasedAt, timeZone: send.timeZone, payload: Buffer.alloc(0) };
-}
-
-function engagement(send: ScheduledSend, eventId: string, eventType: EngagementEvent['eventType'], occurredAt: number, fields: Partial<EngagementEvent> = {}): EngagementEvent {
-  return {
-    eventId,
-    recipientId: send.recipientId,
-    channel: send.channel,
-    eventType,
-    occurredAt,
-    timeZone: null,
-    campaignId: send.campaignId,
-    messageId: null,
-    machineOpen: null,
-    userAgent: null,
-    deliveredAt: null,
-    scheduleId: send.scheduleId,
-    correlationId: null,
-    value: null,
-    currency: null,
-    bounceKind: null,
-    attributes: {},
-    ...fields,
-  };
-}
-
 /** What each send's recipient does: delivery, a machine open for some, human open, click, conversion, drawn from the known habits. */
 function responses(planned: PlannedSend[], deliveredAt: number): EngagementEvent[] {
   const rng = new SeededRandom(['outcomes-responses', 2]);
   const events: EngagementEvent[] = [];
   for (const { send, trueOpen } of planned) {
     const id = send.scheduleId;
-    events.push(engagement(send, `${id}:delivery`, 'DELIVERY', deliveredAt));
+    events.push(engagementFor(send, `${id}:delivery`, 'DELIVERY', deliveredAt));
     // A proxy prefetch on delivery must not count as an open (nor may a person's open later than the machine-open seconds count as one).
-    if (rng.chance(0.2)) events.push(engagement(send, `${id}:mpp`, 'OPEN', deliveredAt + 2 * SECOND, { deliveredAt }));
+    if (rng.chance(0.2)) events.push(engagementFor(send, `${id}:mpp`, 'OPEN', deliveredAt + 2 * SECOND, { deliveredAt }));
     if (!rng.chance(trueOpen)) continue;
     // Some senders only know the message id: attributed by it.
     const ids = rng.chance(0.3) ? { scheduleId: null, messageId: send.messageId } : {};
-    events.push(engagement(send, `${id}:open`, 'OPEN', deliveredAt + 12 * SECOND, { ...ids, userAgent: 'Mozilla/5.0' }));
+    events.push(engagementFor(send, `${id}:open`, 'OPEN', deliveredAt + 12 * SECOND, { ...ids, userAgent: 'Mozilla/5.0' }));
     if (!rng.chance(CLICK_GIVEN_OPEN)) continue;
-    events.push(engagement(send, `${id}:click`, 'CLICK', deliveredAt + 13 * SECOND, ids));
-    if (rng.chance(CONVERSION_GIVEN_CLICK)) events.push(engagement(send, `${id}:buy`, 'CONVERSION', deliveredAt + 15 * SECOND, { value: 20, currency: 'EUR' }));
+    events.push(engagementFor(send, `${id}:click`, 'CLICK', deliveredAt + 13 * SECOND, ids));
+    if (rng.chance(CONVERSION_GIVEN_CLICK)) events.push(engagementFor(send, `${id}:buy`, 'CONVERSION', deliveredAt + 15 * SECOND, { value: 20, currency: 'EUR' }));
   }
   return events;
 }
@@ -129,12 +103,7 @@ describe('the outcomes stage on the real broker: attribution, windows from deliv
   let planned: PlannedSend[];
   let env: Record<string, string>;
 
-  async function produce<T extends { recipientId: string }>(contract: ContractName, topic: string, records: T[]): Promise<void> {
-    const writer = await codec.writer(contract, valueSubject(topic));
-    for (let at = 0; at < records.length; at += 2_000) {
-      await producer.send({ topic, messages: records.slice(at, at + 2_000).map((record) => ({ key: record.recipientId, value: codec.encode(writer, record) })) });
-    }
-  }
+  const produce = <T extends { recipientId: string }>(contract: ContractName, topic: string, records: T[]) => produceAs(producer, codec, contract, topic, records);
 
   async function report(campaignId: string): Promise<CampaignReport> {
     return until(`the report of campaign ${campaignId} over HTTP`, 30_000, async () => {
@@ -197,18 +166,18 @@ describe('the outcomes stage on the real broker: attribution, windows from deliv
     const population_events = responses(planned, deliveredAt);
     const lateDelivery = deliveredAt + 25 * SECOND;
     const lateEvents = [
-      engagement(late, 'late:delivery', 'DELIVERY', lateDelivery),
+      engagementFor(late, 'late:delivery', 'DELIVERY', lateDelivery),
       // 50 s after the release, 25 s after delivery: outside a window counted from release, inside one from delivery.
-      engagement(late, 'late:buy', 'CONVERSION', lateDelivery + 25 * SECOND, { value: 40, currency: 'EUR' }),
-      engagement(late, 'late:buy-after', 'CONVERSION', lateDelivery + (WINDOW_S + 5) * SECOND, { value: 1_000, currency: 'EUR' }),
+      engagementFor(late, 'late:buy', 'CONVERSION', lateDelivery + 25 * SECOND, { value: 40, currency: 'EUR' }),
+      engagementFor(late, 'late:buy-after', 'CONVERSION', lateDelivery + (WINDOW_S + 5) * SECOND, { value: 1_000, currency: 'EUR' }),
     ];
     const badEvents = [
-      engagement(bad, 'bad:delivery', 'DELIVERY', deliveredAt),
-      engagement(bad, 'bad:unknown', 'OPEN', deliveredAt + SECOND, { scheduleId: 'no-such-send' }),
-      engagement(bad, 'bad:no-currency', 'CONVERSION', deliveredAt + SECOND, { value: 10 }),
-      engagement(bad, 'bad:negative', 'CONVERSION', deliveredAt + SECOND, { value: -5, currency: 'EUR' }),
-      engagement(bad, 'bad:before', 'CLICK', now - 60 * SECOND),
-      engagement(bad, 'bad:good', 'CONVERSION', deliveredAt + 2 * SECOND, { value: 7, currency: 'EUR' }),
+      engagementFor(bad, 'bad:delivery', 'DELIVERY', deliveredAt),
+      engagementFor(bad, 'bad:unknown', 'OPEN', deliveredAt + SECOND, { scheduleId: 'no-such-send' }),
+      engagementFor(bad, 'bad:no-currency', 'CONVERSION', deliveredAt + SECOND, { value: 10 }),
+      engagementFor(bad, 'bad:negative', 'CONVERSION', deliveredAt + SECOND, { value: -5, currency: 'EUR' }),
+      engagementFor(bad, 'bad:before', 'CLICK', now - 60 * SECOND),
+      engagementFor(bad, 'bad:good', 'CONVERSION', deliveredAt + 2 * SECOND, { value: 7, currency: 'EUR' }),
     ];
     const allEvents = [...population_events, ...lateEvents, ...badEvents];
     await produce('engagement', topics.engagement, allEvents);

@@ -17,7 +17,6 @@ const SEND = 'send:'; // send:<scheduleId> → the send's ledger (JSON)
 const DUE = 'due:'; // due:<closeAt, 15 digits>:<scheduleId> → '' (close order)
 const CLOSED = 'closed:'; // closed:<scheduleId> → closedAt: late and replayed records of a closed send are ignored
 const CLOSED_BY = 'closedby:'; // closedby:<closedAt>:<scheduleId> → '' (forgetting closed ids after the retention)
-const EVENT = 'evt:'; // evt:<eventId> → scheduleId (deduplication while the send is open)
 const MESSAGE = 'msg:'; // msg:<messageId> → scheduleId (attribution by message id)
 const LATEST = 'last:'; // last:<recipient>\0<campaign>\0<channel> → LatestSend (attribution to the latest send)
 const AGGREGATE = 'agg:'; // agg:<campaign>\0<channel> → the partition's partial aggregate
@@ -112,18 +111,17 @@ export class OutcomesHandler implements PartitionHandler<OutcomesPartitionState>
     // A malformed conversion is the sender's defect: dead-lettered (the runner sends it with the reason).
     checkConversion(event);
     if (!event.eventId || !event.recipientId) throw new InputError(ErrorCode.INVALID_FIELD, 'eventId and recipientId are required');
-    if ((await tx.get(EVENT + event.eventId)) !== undefined) return count(state.events, 'duplicate');
     const byMessageId = !event.scheduleId && event.messageId ? ((await tx.get(MESSAGE + event.messageId))?.toString('utf8') ?? null) : null;
     const latest = !event.scheduleId && !byMessageId && event.campaignId ? await this.#latest(tx, latestKey(event.recipientId, event.campaignId, event.channel)) : null;
     const target = attribute(event, { byMessageId, latest }, this.#config.windowMs);
     if (!target) return count(state.events, 'unattributed');
     const ledger = await this.#ledger(tx, target.scheduleId);
     if (!ledger) return count(state.events, (await tx.get(CLOSED + target.scheduleId)) !== undefined ? 'closed_send' : 'unknown_send');
-    // The id was not seen, but the ledger may hold it (a replay after the `evt:` key was written elsewhere).
+    // Deduplicated per send (the ledger keeps the ids it applied): an event id is unique to the
+    // send it answers, while senders do reuse ids across the sends of one message id.
     const { ledger: next, verdict } = withEvent(ledger, event, this.#config);
     if (verdict !== 'applied') return count(state.events, verdict);
     await this.#write(tx, ledger, next, state);
-    tx.put(EVENT + event.eventId, Buffer.from(target.scheduleId));
     if (event.eventType === 'DELIVERY') {
       const key = latestKey(next.recipientId, next.campaignId, next.channel);
       const current = await this.#latest(tx, key);
@@ -246,7 +244,6 @@ export class OutcomesHandler implements PartitionHandler<OutcomesPartitionState>
       }
       addOutcome(aggregate, outcome);
       tx.delete(SEND + scheduleId);
-      for (const eventId of ledger.eventIds) tx.delete(EVENT + eventId);
       if (ledger.messageId && (await tx.get(MESSAGE + ledger.messageId))?.toString('utf8') === scheduleId) tx.delete(MESSAGE + ledger.messageId);
       const latest = latestKey(ledger.recipientId, ledger.campaignId, ledger.channel);
       if ((await this.#latest(tx, latest))?.scheduleId === scheduleId) tx.delete(latest);

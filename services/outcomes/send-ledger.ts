@@ -35,7 +35,7 @@ export interface SendLedger {
   bounced: boolean;
   complained: boolean;
   unsubscribed: boolean;
-  /** Event ids applied to this send (deduplication); their `evt:` keys are removed at the close. */
+  /** Event ids applied to this send (deduplication per send). */
   eventIds: string[];
 }
 
@@ -109,14 +109,14 @@ export function withUnreleased(existing: SendLedger | null, record: UnreleasedSe
 export type EventVerdict = 'applied' | 'duplicate' | 'before_send' | 'ignored_type';
 
 /**
- * Applies an attributed engagement event. Events before the send's release (or its scheduled
- * instant while the release is not seen) cannot answer it: `before_send`, ignored. Whether an event
- * falls inside the window is decided at the close, from the delivery instant.
+ * Applies an attributed engagement event. Events before the send's scheduled instant cannot answer
+ * it (the delay service never releases earlier): `before_send`, ignored. The release stamp is not
+ * the bound: a sender's clock may run behind the delay service's. Whether an event falls inside the
+ * window is decided at the close, from the delivery instant.
  */
 export function withEvent(ledger: SendLedger, event: ReceivedEngagementEvent, rule: MachineOpenRule): { ledger: SendLedger; verdict: EventVerdict } {
   if (ledger.eventIds.includes(event.eventId)) return { ledger, verdict: 'duplicate' };
-  const sentAt = ledger.releasedAt ?? ledger.sendAt;
-  if (event.occurredAt < sentAt) return { ledger, verdict: 'before_send' };
+  if (event.occurredAt < ledger.sendAt) return { ledger, verdict: 'before_send' };
   const next: SendLedger = { ...ledger, eventIds: [...ledger.eventIds, event.eventId] };
   switch (event.eventType) {
     case 'DELIVERY':

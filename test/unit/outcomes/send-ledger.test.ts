@@ -74,6 +74,16 @@ describe('a send\'s window is counted from its delivery', () => {
     expect(twice.ledger).toBe(once.ledger);
   });
 
+  it('the bound is the scheduled instant, not the release stamp (a sender\'s clock may run behind the delay service\'s); ids are deduplicated per send', () => {
+    const releasedLate = withRelease(withDecision(null, scheduled()), ready(T0 + 5 * 60_000));
+    expect(withEvent(releasedLate, event('DELIVERY', T0 + 20_000), rule).verdict).toBe('applied');
+    // Two sends of one message id: the sender reused the event id, each send still gets its delivery.
+    const other = withRelease(withDecision(null, scheduled({ scheduleId: 's-2' })), ready(T0));
+    const delivery = event('DELIVERY', T0 + 1_000);
+    expect(withEvent(releasedLate, delivery, rule).verdict).toBe('applied');
+    expect(withEvent(other, delivery, rule).verdict).toBe('applied');
+  });
+
   it('a released send without delivery closes as undelivered after the delivery wait and window; a delivery moves the close', () => {
     const released = withRelease(withDecision(null, scheduled()), ready(T0 + 5));
     expect(closeAt(released, rule)).toBe(T0 + 5 + 24 * HOUR + 120 * HOUR + HOUR);

@@ -18,6 +18,8 @@ export interface OutcomesConfig extends MachineOpenRule, WindowRule, ReportOptio
   closedRetentionMs: number;
   cacheEntries: number;
   syncWrites: boolean;
+  /** Demo only: windows close on a clock running this many times faster from the start of the process (1 = real time). */
+  clockSpeedup: number;
 }
 
 export function compileOutcomesConfig(env: Env): Readonly<OutcomesConfig> {
@@ -38,6 +40,7 @@ export function compileOutcomesConfig(env: Env): Readonly<OutcomesConfig> {
     closedRetentionMs: reader.integer('STO_OUTCOMES_CLOSED_RETENTION_DAYS', 30, 1, 3_650) * DAY_MS,
     cacheEntries: reader.integer('STO_OUTCOMES_CACHE_ENTRIES', 100_000, 0, 50_000_000),
     syncWrites: reader.boolean('STO_STATE_SYNC_WRITES', false),
+    clockSpeedup: reader.number('STO_OUTCOMES_CLOCK_SPEEDUP', 1, 1, 1_000_000),
   };
   return reader.done(config);
 }

@@ -36,7 +36,7 @@ async function main(config: Readonly<OutcomesConfig>): Promise<void> {
     Promise.all([codec.writer('outcome', valueSubject(topics.outcomes)), codec.writer('deadLetter', valueSubject(deadLetterTopic(topics.engagement)))]),
   );
   const metrics = new OutcomesMetrics(registry);
-  const clock = () => Date.now();
+  const clock = acceleratedClock(config.clockSpeedup);
   const deadLetters = new DeadLetterPublisher({
     producer,
     codec,
@@ -63,6 +63,7 @@ async function main(config: Readonly<OutcomesConfig>): Promise<void> {
     registry,
     syncWrites: config.syncWrites,
     clock,
+    clockRate: config.clockSpeedup,
     sessionTimeoutMs: config.common.kafka.sessionTimeoutMs,
     livenessStallMs: config.common.livenessStallMs,
     // Exit non-zero so a supervisor restarts the process; its state and offsets are durable.
@@ -88,6 +89,17 @@ async function main(config: Readonly<OutcomesConfig>): Promise<void> {
   // The report view loads beside the runner: its route answers 503 until it has read the topic.
   void reports.start().catch((error: unknown) => logger.error({ err: error }, 'campaign aggregates did not load'));
   logger.info({ adminPort, instanceId: config.instanceId, groupId: config.groupId }, 'outcomes stage started');
+}
+
+/**
+ * Real time, or (the demo, whose delay service runs on an accelerated clock) time running `speedup`
+ * times faster from now, so windows close on the same simulated time the sends were released on.
+ * Whole milliseconds: `closedAt` is an Avro long.
+ */
+function acceleratedClock(speedup: number): () => number {
+  if (speedup === 1) return Date.now;
+  const started = Date.now();
+  return () => Math.floor(started + (Date.now() - started) * speedup);
 }
 
 try {

@@ -1,5 +1,6 @@
 import type { KafkaMessage } from 'kafkajs';
-import type { ReadySend, ReceivedEngagementEvent, ScheduledSend, UnreleasedSend } from '../shared/contracts/record-types.ts';
+import type { DeadLetter, ReadySend, ReceivedEngagementEvent, ScheduledSend, UnreleasedSend } from '../shared/contracts/record-types.ts';
+import { deadLetterTopic } from '../shared/config/common-config.ts';
 import { UNKNOWN_SYMBOL } from '../shared/contracts/record-types.ts';
 import type { SchemaCodec, Writer } from '../shared/contracts/schema-codec.ts';
 import { ErrorCode, InputError, errorMessage } from '../shared/errors.ts';
@@ -47,16 +48,56 @@ export class OutcomesHandler implements PartitionHandler<OutcomesPartitionState>
   readonly #codec: SchemaCodec;
   readonly #outcomeWriter: Writer;
   readonly #metrics: OutcomesMetrics;
+  readonly #deadLetterWriter: Writer | null;
+  readonly #clock: () => number;
+  /** Unreadable stored records met while consuming the current record: dead-lettered with it. */
+  #corrupt: Array<{ partition: number; key: string; bytes: Buffer; reason: string }> = [];
   readonly punctuator: Punctuator<OutcomesPartitionState> = this;
 
-  constructor(options: { config: Readonly<OutcomesConfig>; codec: SchemaCodec; outcomeWriter: Writer; metrics: OutcomesMetrics }) {
+  constructor(options: { config: Readonly<OutcomesConfig>; codec: SchemaCodec; outcomeWriter: Writer; metrics: OutcomesMetrics; deadLetterWriter?: Writer; clock?: () => number }) {
     this.#config = options.config;
     this.#codec = options.codec;
     this.#outcomeWriter = options.outcomeWriter;
     this.#metrics = options.metrics;
+    this.#deadLetterWriter = options.deadLetterWriter ?? null;
+    this.#clock = options.clock ?? Date.now;
   }
 
-  async handle(topic: string, message: KafkaMessage, tx: StateTransaction, _emit: Emit, state: OutcomesPartitionState): Promise<void> {
+  async handle(topic: string, message: KafkaMessage, tx: StateTransaction, emit: Emit, state: OutcomesPartitionState): Promise<void> {
+    this.#corrupt = [];
+    try {
+      await this.#handle(topic, message, tx, state);
+    } finally {
+      this.#emitCorrupt(topic, message, emit);
+    }
+  }
+
+  /**
+   * A stored send record that does not decode starts fresh; its key and bytes go to the dead-letter
+   * topic in the same commit as the record that met it (never lost, at worst repeated).
+   */
+  #emitCorrupt(topic: string, message: KafkaMessage, emit: Emit): void {
+    for (const corrupt of this.#corrupt.splice(0)) {
+      this.#metrics.quarantined.inc();
+      if (!this.#deadLetterWriter) continue;
+      const letter: DeadLetter = {
+        sourceTopic: this.#config.common.topics.outcomesChangelog,
+        sourcePartition: corrupt.partition,
+        sourceOffset: -1,
+        sourceTimestamp: Number(message.timestamp) || 0,
+        key: Buffer.from(corrupt.key, 'utf8'),
+        value: corrupt.bytes,
+        headers: { 'sto-input-topic': Buffer.from(topic), 'sto-input-offset': Buffer.from(message.offset) },
+        errorCode: ErrorCode.CORRUPT_STATE,
+        reason: corrupt.reason.slice(0, 2_000),
+        service: 'outcomes',
+        failedAt: this.#clock(),
+      };
+      emit({ topic: deadLetterTopic(topic), message: { key: corrupt.key, value: this.#codec.encode(this.#deadLetterWriter, letter), headers: { 'sto-error-code': ErrorCode.CORRUPT_STATE } } });
+    }
+  }
+
+  async #handle(topic: string, message: KafkaMessage, tx: StateTransaction, state: OutcomesPartitionState): Promise<void> {
     const { topics, maxRecordBytes } = this.#config.common;
     if ((message.value?.length ?? 0) > maxRecordBytes) throw new InputError(ErrorCode.OVERSIZE, `record of ${message.value?.length} bytes exceeds STO_MAX_RECORD_BYTES=${maxRecordBytes}`);
     if (topic === topics.engagement) return this.#applyEvent(await this.#codec.decode<ReceivedEngagementEvent>('engagement', message.value), tx, state);
@@ -135,9 +176,9 @@ export class OutcomesHandler implements PartitionHandler<OutcomesPartitionState>
     if (!bytes) return null;
     try {
       return decodeLedger(bytes);
-    } catch {
+    } catch (error) {
       // An unreadable record starts fresh: the send's later records rebuild what they can.
-      this.#metrics.quarantined.inc();
+      this.#corrupt.push({ partition: tx.partition, key: SEND + scheduleId, bytes, reason: errorMessage(error) });
       tx.delete(SEND + scheduleId);
       return null;
     }

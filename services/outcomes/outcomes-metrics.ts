@@ -20,7 +20,7 @@ export class OutcomesMetrics {
     this.closed = new Counter({ name: 'sto_outcomes_closed_total', help: 'Sends whose conversion window closed and whose outcome was emitted, by status.', labelNames: ['status'], registers: [registry] });
     this.open = new Gauge({ name: 'sto_outcomes_open_sends', help: 'Sends whose conversion window is still open, on the partitions this instance owns.', registers: [registry] });
     this.aggregatesPublished = new Counter({ name: 'sto_outcomes_aggregates_published_total', help: 'Partial campaign aggregates published to the campaign aggregates topic.', registers: [registry] });
-    this.quarantined = new Counter({ name: 'sto_outcomes_quarantined_total', help: 'Stored send records or aggregates that could not be read: removed and sent to the dead-letter topic with their key and bytes.', registers: [registry] });
+    this.quarantined = new Counter({ name: 'sto_outcomes_quarantined_total', help: 'Stored send records or aggregates that could not be read: started fresh, their key and bytes sent to the dead-letter topic.', registers: [registry] });
     this.deadLetters = new Counter({ name: 'sto_dead_letters_total', help: 'Records sent to a dead-letter topic, by source topic and error code.', labelNames: ['topic', 'code'], registers: [registry] });
   }
 }

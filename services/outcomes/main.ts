@@ -52,7 +52,7 @@ async function main(config: Readonly<OutcomesConfig>): Promise<void> {
     groupId: config.groupId,
     instanceId: config.instanceId,
     // Co-partitioned by recipient: partition i of each is one task, so a send's records meet in one store.
-    topics: [topics.scheduled, topics.ready, topics.unreleased, topics.engagement],
+    topics: [topics.scheduled, topics.ready, topics.unreleased, topics.engagement, topics.erasure],
     changelogTopic: topics.outcomesChangelog,
     stateDir: config.common.stateDir,
     levelFactory: tunedLevelFactory(config.common.store),

@@ -1,5 +1,5 @@
 import type { KafkaMessage } from 'kafkajs';
-import type { DeadLetter, ReadySend, ReceivedEngagementEvent, ScheduledSend, UnreleasedSend } from '../shared/contracts/record-types.ts';
+import type { DeadLetter, ErasureRequest, ReadySend, ReceivedEngagementEvent, ScheduledSend, UnreleasedSend } from '../shared/contracts/record-types.ts';
 import { deadLetterTopic } from '../shared/config/common-config.ts';
 import { UNKNOWN_SYMBOL } from '../shared/contracts/record-types.ts';
 import type { SchemaCodec, Writer } from '../shared/contracts/schema-codec.ts';
@@ -127,6 +127,11 @@ export class OutcomesHandler implements PartitionHandler<OutcomesPartitionState>
       }
       return;
     }
+    if (topic === topics.erasure) {
+      const request = await this.#codec.decode<ErasureRequest>('erasure', message.value);
+      if (!request.recipientId) throw new InputError(ErrorCode.INVALID_FIELD, 'recipientId is required');
+      return this.#erase(request.recipientId, tx, state);
+    }
     if (topic === topics.unreleased) {
       const record = await this.#codec.decode<UnreleasedSend>('unreleased', message.value);
       if (!record.scheduleId || !record.recipientId) throw new InputError(ErrorCode.INVALID_FIELD, 'scheduleId and recipientId are required');
@@ -169,6 +174,28 @@ export class OutcomesHandler implements PartitionHandler<OutcomesPartitionState>
       if (current?.scheduleId === next.scheduleId) tx.put(key, Buffer.from(JSON.stringify({ ...current, deliveredAt: next.deliveredAt })));
     }
     count(state.events, target.rule);
+  }
+
+  /**
+   * Erasure: the recipient's open sends and attribution indexes go (they never produce an outcome);
+   * outcomes already emitted stay on the outcomes topic (see the README's Outcomes section).
+   */
+  async #erase(recipientId: string, tx: StateTransaction, state: OutcomesPartitionState): Promise<void> {
+    const keys = new Set<string>();
+    for await (const [key] of tx.store.entries({ gte: SEND, lt: `${SEND}\xff` })) keys.add(key);
+    for (const key of tx.dirty.keys()) if (key.startsWith(SEND)) keys.add(key);
+    for (const key of keys) {
+      const ledger = await this.#ledger(tx, key.slice(SEND.length));
+      if (!ledger || ledger.recipientId !== recipientId) continue;
+      tx.delete(key);
+      tx.delete(`${DUE}${pad(closeAt(ledger, this.#config))}:${ledger.scheduleId}`);
+      if (ledger.messageId) tx.delete(MESSAGE + ledger.messageId);
+      state.uncommittedOpen--;
+      count(state.sends, 'erased');
+    }
+    const prefix = `${LATEST}${recipientId}\0`;
+    for await (const [key] of tx.store.entries({ gte: prefix, lt: `${prefix}\xff` })) tx.delete(key);
+    for (const key of tx.dirty.keys()) if (key.startsWith(prefix)) tx.delete(key);
   }
 
   async #ledger(tx: StateTransaction, scheduleId: string): Promise<SendLedger | null> {

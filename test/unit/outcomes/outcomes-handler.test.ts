@@ -26,7 +26,7 @@ async function setUp() {
   const config = compileOutcomesConfig({ STO_OUTCOMES_CONVERSION_WINDOW_HOURS: '1', STO_OUTCOMES_LATE_GRACE_MINUTES: '0' });
   const { topics } = config.common;
   const registry = new FakeRegistry();
-  const subjects: [ContractName, string][] = [['scheduled', topics.scheduled], ['ready', topics.ready], ['engagement', topics.engagement], ['outcome', topics.outcomes], ['deadLetter', deadLetterTopic(topics.engagement)]];
+  const subjects: [ContractName, string][] = [['erasure', topics.erasure], ['scheduled', topics.scheduled], ['ready', topics.ready], ['engagement', topics.engagement], ['outcome', topics.outcomes], ['deadLetter', deadLetterTopic(topics.engagement)]];
   for (const [contract, topic] of subjects) registry.add(valueSubject(topic), readSchemaJson(contract));
   const codec = new SchemaCodec(registry as unknown as SchemaRegistry);
   const writers = new Map<ContractName, Writer>();
@@ -101,5 +101,20 @@ describe('the outcomes handler on one partition store', () => {
     expect(decoded.value?.toString()).toBe('{not json');
     expect(await store.get('send:s-1')).toBeUndefined();
     expect(await metric('sto_outcomes_quarantined_total', {})).toBe(1);
+  });
+
+  it('an erasure removes the recipient\'s open sends and indexes: nothing of them closes, other recipients\' sends do', async () => {
+    const { topics, store, feed, punctuate, metric } = await setUp();
+    const other = { ...send, scheduleId: 's-2', recipientId: 'r-2', messageId: 'm-2' };
+    await feed(topics.scheduled, 'scheduled', send);
+    await feed(topics.ready, 'ready', ready);
+    await feed(topics.scheduled, 'scheduled', other);
+    await feed(topics.erasure, 'erasure', { requestId: 'x', recipientId: 'r-1', requestedAt: T0 });
+    const left: string[] = [];
+    for await (const [key] of store.entries({ gte: '', lt: '\xff' })) left.push(key);
+    expect(left.filter((key) => key.includes('s-1') || key.includes('r-1'))).toEqual([]);
+    const closed = await punctuate(T0 + 1_000 * HOUR);
+    expect(closed.filter((out) => out.topic === topics.outcomes).map((out) => String(out.message.key))).toEqual(['s-2']);
+    expect(await metric('sto_outcomes_send_records_total', { source: 'erased' })).toBe(1);
   });
 });

@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --quick | --smoke]`: the backtest, the engine's and the delay service's benchmarks on
+ * `npm run bench [-- --quick | --smoke]`: the backtest, the engine's, the delay service's and the outcomes stage's benchmarks on
  * the local stack (infra/with-stack.sh starts it when it is not running), printed as they finish
  * and written to BENCHMARKS.md with the machine and the date. --quick runs smaller sizes; --smoke
  * the smallest, only to prove that every section runs (CI does it on a fresh clone); the file says
@@ -12,6 +12,7 @@ import { runBacktest } from '../services/backtest/run.ts';
 import { runDecisionBenchmark } from './decision-bench.ts';
 import { runDelayBenchmarks, type BenchSize } from './delay-bench.ts';
 import { runEngineBenchmarks } from './engine-bench.ts';
+import { runOutcomesBenchmark } from './outcomes-bench.ts';
 import { formatReport, formatSection, machineInfo, type BenchSection } from './report.ts';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
@@ -62,6 +63,7 @@ show(runDecisionBenchmark({ quick }));
 const engineSmoke = size === 'smoke' ? { recipients: 5_000, steadySeconds: 3, burstTriggers: 1_000 } : {};
 for (const section of await runEngineBenchmarks({ quick, ...engineSmoke, ...(recipients ? { recipients } : {}) })) show(section);
 for (const section of await runDelayBenchmarks({ size })) show(section);
+show(await runOutcomesBenchmark({ size }));
 
 const report = formatReport(sections, machineInfo(), new Date(), [
   `mode: ${size === 'full' ? 'full' : `--${size} (smaller sizes; each section says which)`}`,

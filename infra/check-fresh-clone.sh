@@ -41,7 +41,7 @@ started=$SECONDS
 npm run bench -- "$SIZE" >"$WORK/bench.log" 2>&1 || { tail -40 "$WORK/bench.log" >&2; fail "npm run bench -- $SIZE"; }
 say "npm run bench -- $SIZE: done in $((SECONDS - started)) s"
 
-for section in 'Model: daily-trigger backtest on git-activity.csv.gz' 'Model: daily-trigger backtest on rails-activity.csv.gz' 'Engine' 'Delay service'; do
+for section in 'Model: daily-trigger backtest on git-activity.csv.gz' 'Model: daily-trigger backtest on rails-activity.csv.gz' 'Engine' 'Delay service' 'Outcomes stage'; do
   grep -q "^## ${section}" BENCHMARKS.md || fail "BENCHMARKS.md has no section starting with '${section}'"
 done
 grep -q "^- mode: ${SIZE}" BENCHMARKS.md || fail "BENCHMARKS.md does not say it was written by a ${SIZE} run"

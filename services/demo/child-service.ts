@@ -131,7 +131,7 @@ export class ChildService {
     return null;
   }
 
-  static entry(service: 'engine' | 'delay'): string {
+  static entry(service: 'engine' | 'delay' | 'outcomes'): string {
     return `services/${service}/main.ts`;
   }
 }

@@ -25,8 +25,11 @@ import { createKafka } from '../shared/kafka/kafka-client.ts';
 import { createLogger } from '../shared/logger.ts';
 import { generateHistory, LEGACY_DEFAULT_LOCAL_MINUTE } from '../simulator/history.ts';
 import { createPopulation, type SimRecipient } from '../simulator/population.ts';
-import { expectedOpen, respondToSend, sendEventOf } from '../simulator/respond.ts';
+import { conversionAfter, expectedOpen, respondToSend, sendEventOf } from '../simulator/respond.ts';
+import type { CampaignReport } from '../outcomes/campaign-report.ts';
+import { DEFAULT_ARRIVAL_WINDOW_HOURS } from '../simulator/population.ts';
 import { ChildService } from './child-service.ts';
+import { formatOutcomeLift } from './outcome-lift.ts';
 import { formatSummary, type DemoSend } from './summary.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -126,6 +129,17 @@ function campaignTriggers(population: readonly SimRecipient[], now: number): Sen
   return triggers;
 }
 
+/** The newsletter's report from the outcomes stage's admin server (null until it has one). */
+async function newsletterReport(adminPort: number): Promise<CampaignReport | null> {
+  try {
+    const response = await fetch(`http://127.0.0.1:${adminPort}/campaigns/winter-newsletter/report`, { signal: AbortSignal.timeout(10_000) });
+    if (response.status !== 200) return null;
+    return ((await response.json()) as { channels: CampaignReport[] }).channels.find((channel) => channel.channel === 'EMAIL') ?? null;
+  } catch {
+    return null;
+  }
+}
+
 async function consumeAll<T>(kafka: Kafka, codec: SchemaCodec, topic: string, contract: 'scheduled' | 'ready', onRecord: (record: T) => Promise<void> | void): Promise<Consumer> {
   const consumer = kafka.consumer({ groupId: `${topic}.demo`, maxWaitTimeInMs: 100 });
   await consumer.connect();
@@ -177,6 +191,23 @@ async function main(): Promise<void> {
     adminPort: 19_802,
     logPath: join(stateRoot, 'delay.log'),
   });
+  // The outcomes stage reads the history first on a real-time clock (catching up on it would
+  // otherwise hold back the sends' responses past their windows), then closes each send's window
+  // on the same accelerated clock as the releases, restarted beside the delay service.
+  const outcomesEnv = {
+    ...env,
+    STO_STATE_DIR: join(stateRoot, 'outcomes'),
+    STO_OUTCOMES_GROUP_ID: `${runId}.outcomes`,
+    STO_INSTANCE_ID: `${runId}.outcomes`,
+    STO_KAFKA_SESSION_TIMEOUT_MS: '6000',
+    STO_OUTCOMES_CONVERSION_WINDOW_HOURS: String(DEFAULT_ARRIVAL_WINDOW_HOURS),
+    // Generous: the stage may lag the sender by seconds, and a second is 24 simulated minutes.
+    STO_OUTCOMES_LATE_GRACE_MINUTES: '360',
+    STO_OUTCOMES_DELIVERY_WAIT_HOURS: '1',
+    STO_OUTCOMES_MIN_EXPLORATION_SENDS: '30',
+  };
+  const outcomesCatchUp = new ChildService({ name: 'outcomes', entry: ChildService.entry('outcomes'), env: outcomesEnv, adminPort: 19_803, logPath: join(stateRoot, 'outcomes.log') });
+  const outcomes = new ChildService({ name: 'outcomes', entry: ChildService.entry('outcomes'), env: { ...outcomesEnv, STO_OUTCOMES_CLOCK_SPEEDUP: String(SPEEDUP) }, adminPort: 19_803, logPath: join(stateRoot, 'outcomes.log') });
   const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
   const consumers: Consumer[] = [];
   let keep = false;
@@ -184,7 +215,8 @@ async function main(): Promise<void> {
     await producer.connect();
     say('3/6 engine ...');
     engine.start();
-    await engine.waitReady(120_000);
+    outcomesCatchUp.start();
+    await Promise.all([engine.waitReady(120_000), outcomesCatchUp.waitReady(120_000)]);
     say(`    engine ready: admin and /metrics on http://127.0.0.1:${engine.adminPort}`);
 
     const now = Date.now();
@@ -198,6 +230,10 @@ async function main(): Promise<void> {
     const applied = () => engine.metric('sto_stream_records_total', { topic: topics.engagement });
     await waitUntil('the engine consumes the history', async () => (await applied()) >= history.length, 30 * 60_000, () => `    engine applied ... (${history.length.toLocaleString('en-US')} to go through)`);
     progressDone(`    engine consumed the history (${((Date.now() - now) / 1000).toFixed(0)} s)`);
+    const outcomesRead = () => outcomesCatchUp.metric('sto_stream_records_total', { topic: topics.engagement });
+    await waitUntil('the outcomes stage reads the history', async () => (await outcomesRead()) >= history.length, 30 * 60_000, () => '    outcomes stage reading the history ...');
+    await outcomesCatchUp.stop();
+    progressDone('    outcomes stage read the history (sends made outside the pipeline: counted, not attributed)');
 
     const byId = new Map(population.map((recipient) => [recipient.recipientId, recipient]));
     const triggerNow = Date.now();
@@ -244,6 +280,8 @@ async function main(): Promise<void> {
         else readyUrgent.push(ready);
         const send = { sendAtMs: ready.sendAt, channel: ready.channel, scheduleId: ready.scheduleId, campaignId: ready.campaignId, messageId: ready.messageId };
         const responses: EngagementEvent[] = [sendEventOf(recipient, send), ...respondToSend(recipient, send, `${args.seed}:${ready.scheduleId}`)];
+        const conversion = conversionAfter(recipient, send, responses, `${args.seed}:${ready.scheduleId}`);
+        if (conversion) responses.push(conversion);
         const windowEnd = ready.sendAt + recipient.truth.arrivalWindowHours * HOUR_MS;
         // The simulator names the human open "<message>:open" (machine opens are ":open:proxy").
         if (known) known.opened = responses.some((event) => event.eventId.endsWith(':open') && event.occurredAt < windowEnd);
@@ -254,8 +292,10 @@ async function main(): Promise<void> {
     const expectedScheduled = () => [...sends.values()].length;
     const horizonHours = Math.max(...triggers.map((trigger) => trigger.windowHours ?? 24)) + 12;
     say(`6/6 delay service on a ${SPEEDUP}x clock: ${horizonHours} simulated hours take about ${Math.ceil((horizonHours * 60) / SPEEDUP)} minutes`);
+    // Started together: the two accelerated clocks start within the same moment.
     delay.start();
-    await delay.waitReady(120_000);
+    outcomes.start();
+    await Promise.all([delay.waitReady(120_000), outcomes.waitReady(120_000)]);
     const delayStart = Date.now();
     await waitUntil(
       'the delay service releases every scheduled send',
@@ -268,6 +308,19 @@ async function main(): Promise<void> {
     );
     progressDone(`    released ${released.toLocaleString('en-US')} sends; fed ${feedback.toLocaleString('en-US')} engagement events back to the engine`);
     const engineApplied = await engine.metric('sto_engine_engagement_events_total', { outcome: 'applied' });
+    const newsletterReleased = [...sends.values()].filter((send) => send.campaignId === 'winter-newsletter' && send.releasedAt !== null).length;
+    let report: CampaignReport | null = null;
+    // Every window closes delivery + window + grace after its release, on the accelerated clock.
+    await waitUntil(
+      "the outcomes stage closes every newsletter send's window",
+      async () => {
+        report = await newsletterReport(outcomes.adminPort);
+        return report !== null && report.rates.open.treatment.sends + report.rates.open.control.sends >= newsletterReleased;
+      },
+      ((4 * HOUR_MS) / SPEEDUP) * 2 + 120_000,
+      () => `    outcomes closed ... (${newsletterReleased.toLocaleString('en-US')} newsletter sends)`,
+    );
+    progressDone(`    outcomes stage closed the windows of ${newsletterReleased.toLocaleString('en-US')} newsletter sends`);
     const lateness = await delay.metricsText();
 
     say('');
@@ -284,6 +337,9 @@ async function main(): Promise<void> {
         seconds: (Date.now() - started) / 1000,
       }),
     );
+    const lift = formatOutcomeLift(report!, [...sends.values()], DEFAULT_ARRIVAL_WINDOW_HOURS);
+    say('');
+    say(lift.text);
     keep = args['keep-running']!;
     if (keep) {
       say(`\nLeft running (--keep-running): engine http://127.0.0.1:${engine.adminPort}/metrics, delay http://127.0.0.1:${delay.adminPort}/metrics, topics *.${runId}.`);
@@ -296,6 +352,8 @@ async function main(): Promise<void> {
   } finally {
     for (const consumer of consumers) await consumer.disconnect().catch(() => undefined);
     await producer.disconnect().catch(() => undefined);
+    await outcomes.stop();
+    await outcomesCatchUp.stop();
     await delay.stop();
     await engine.stop();
     if (!keep) await rm(stateRoot, { recursive: true, force: true });

@@ -1,10 +1,11 @@
 import { hostname } from 'node:os';
 import { readCommonConfig, type CommonConfig } from '../shared/config/common-config.ts';
 import { EnvReader, type Env } from '../shared/config/env-reader.ts';
+import { readMachineOpenRule, type MachineOpenRule } from '../shared/engagement/machine-open.ts';
 
 const DAY_MS = 86_400_000;
 
-export interface EngineConfig {
+export interface EngineConfig extends MachineOpenRule {
   common: CommonConfig;
   groupId: string;
   instanceId: string;
@@ -17,9 +18,6 @@ export interface EngineConfig {
   /** Duplicate event ids inside this window are ignored. */
   dedupWindowMs: number;
   dedupMaxIds: number;
-  /** An OPEN this soon after its delivery is treated as a machine open (proxy prefetch). */
-  machineOpenSeconds: number;
-  machineOpenUserAgent: RegExp;
   defaultTimeZone: string;
   explorationShare: number;
   holdoutShare: number;
@@ -40,16 +38,7 @@ export interface EngineConfig {
 export function compileEngineConfig(env: Env): Readonly<EngineConfig> {
   const reader = new EnvReader(env);
   const common = readCommonConfig(reader, 'engine', 9401);
-  const userAgentPattern = reader.string(
-    'STO_ENGINE_MACHINE_OPEN_USER_AGENT',
-    'AppleMailPrivacy|Apple-Mail-Proxy|GoogleImageProxy-Prefetch|YahooMailProxy|Barracuda|Mimecast|Proofpoint|bot\\b|crawler|prefetch',
-  );
-  let machineOpenUserAgent = /$^/;
-  try {
-    machineOpenUserAgent = new RegExp(userAgentPattern, 'i');
-  } catch (error) {
-    reader.problem('STO_ENGINE_MACHINE_OPEN_USER_AGENT', `is not a valid regular expression (${(error as Error).message})`);
-  }
+  const machineOpen = readMachineOpenRule(reader);
   const config: EngineConfig = {
     common,
     groupId: reader.string('STO_ENGINE_GROUP_ID', 'sto-engine'),
@@ -59,8 +48,7 @@ export function compileEngineConfig(env: Env): Readonly<EngineConfig> {
     maxFutureMs: reader.integer('STO_ENGINE_MAX_FUTURE_MINUTES', 60, 0, 10_080) * 60_000,
     dedupWindowMs: reader.integer('STO_ENGINE_DEDUP_WINDOW_HOURS', 48, 0, 24 * 90) * 3_600_000,
     dedupMaxIds: reader.integer('STO_ENGINE_DEDUP_MAX_IDS', 64, 0, 4_096),
-    machineOpenSeconds: reader.number('STO_ENGINE_MACHINE_OPEN_SECONDS', 10, 0, 3_600),
-    machineOpenUserAgent,
+    ...machineOpen,
     defaultTimeZone: reader.string('STO_DEFAULT_TIME_ZONE', 'UTC'),
     explorationShare: reader.number('STO_EXPLORATION_SHARE', 0.05, 0, 1),
     holdoutShare: reader.number('STO_HOLDOUT_SHARE', 0.05, 0, 1),

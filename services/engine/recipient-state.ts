@@ -1,4 +1,5 @@
 import { UNKNOWN_SYMBOL, type EngagementEvent, type ReceivedEngagementEvent } from '../shared/contracts/record-types.ts';
+import { isMachineOpen } from '../shared/engagement/machine-open.ts';
 import { ErrorCode, InputError, StoError, errorMessage, pureStep } from '../shared/errors.ts';
 import type { StateTransaction } from '../shared/stream/state-transaction.ts';
 import { applyEngagement, decayTo, decodeProfile, emptyProfile, encodeProfile, mergeProfile, type Profile, type Signal } from '../model/profile.ts';
@@ -326,7 +327,7 @@ export class RecipientState {
       case 'DELIVERY':
         return null;
       case 'OPEN':
-        return this.#isMachineOpen(event) ? 'MACHINE_OPEN' : 'HUMAN_OPEN';
+        return isMachineOpen(event, this.#config) ? 'MACHINE_OPEN' : 'HUMAN_OPEN';
       case 'CLICK':
         return 'CLICK';
       case 'CONVERSION':
@@ -340,14 +341,6 @@ export class RecipientState {
       case 'RESUBSCRIBE':
         return null;
     }
-  }
-
-  /** Apple Mail Privacy Protection and proxies open mail on delivery, without a person. */
-  #isMachineOpen(event: ReceivedEngagementEvent): boolean {
-    if (event.machineOpen === true) return true;
-    if (event.machineOpen === false) return false;
-    if (event.userAgent && this.#config.machineOpenUserAgent.test(event.userAgent)) return true;
-    return event.deliveredAt !== null && event.occurredAt - event.deliveredAt >= 0 && event.occurredAt - event.deliveredAt <= this.#config.machineOpenSeconds * 1_000;
   }
 
   async applyEngagement(received: ReceivedEngagementEvent, recordTimestamp: number, tx: StateTransaction): Promise<{ outcome: EngagementOutcome; signal: string }> {

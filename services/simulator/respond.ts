@@ -172,10 +172,33 @@ function event(
     timeZone: recipient.timeZone,
     campaignId: send.campaignId,
     messageId: send.messageId ?? send.scheduleId,
+    // What a sender reports back: the send's schedule id, so the outcomes stage attributes it exactly.
+    scheduleId: send.scheduleId,
     machineOpen: null,
     userAgent: null,
     deliveredAt: null,
     attributes: { simulated: 'true' },
     ...fields,
+  };
+}
+
+/** Chance that a click ends in a purchase, and its value (EUR), in the demo's simulated shop. */
+export const CONVERSION_GIVEN_CLICK = 0.3;
+const CONVERSION_VALUES = [19, 29, 49, 99];
+
+/**
+ * The purchase a click may lead to (minutes after it), as a sender reports it: a CONVERSION with
+ * the send's schedule id, a value and its currency. Deterministic from (seed, recipient, schedule id).
+ */
+export function conversionAfter(recipient: SimRecipient, send: SimulatedSend, responses: readonly EngagementEvent[], seed: string | number): EngagementEvent | null {
+  const click = responses.find((response) => response.eventType === 'CLICK');
+  if (!click) return null;
+  const rng = new SeededRandom(['convert', seed, recipient.recipientId, send.scheduleId]);
+  if (!rng.chance(CONVERSION_GIVEN_CLICK)) return null;
+  const messageId = send.messageId ?? send.scheduleId;
+  return {
+    ...event(recipient, send, { eventId: `${messageId}:conversion`, eventType: 'CONVERSION', occurredAt: click.occurredAt + Math.round(rng.between(1, 20) * 60 * SECOND_MS) }),
+    value: CONVERSION_VALUES[rng.below(CONVERSION_VALUES.length)]!,
+    currency: 'EUR',
   };
 }

@@ -11,6 +11,7 @@ import type {
   ScheduledSend,
   SendTrigger,
   UnreleasedSend,
+  SendOutcome,
 } from '../../services/shared/contracts/record-types.ts';
 
 // Deterministic, varied records of every contract: optional fields alternate between null and a
@@ -212,6 +213,40 @@ export function sampleCampaignStop(i: number): CampaignStop {
   return { campaignId: `camp-${i % 7}`, stoppedAt: BASE_MS + i * 60_000, stoppedBy: `operator-${i % 3}`, reason: i % 2 === 0 ? '' : 'wrong offer' };
 }
 
+export function sampleOutcome(i: number, recipientId = `r-${i}`): SendOutcome {
+  const sendAt = BASE_MS + i * 3_600_000;
+  const delivered = i % 4 !== 0;
+  return {
+    scheduleId: `sch-${i}`,
+    recipientId,
+    campaignId: `camp-${i % 7}`,
+    messageId: i % 2 === 0 ? null : `msg-${i}`,
+    channel: pick(CHANNELS, i),
+    arm: i % 5 === 0 ? 'CONTROL' : 'TREATMENT',
+    reason: i % 5 === 0 ? 'CONTROL' : 'OPTIMIZED',
+    propensity: i % 5 === 0 ? null : 0.9,
+    exploration: false,
+    bindingConstraint: 'NONE',
+    localSendHour: i % 24,
+    sendAt,
+    triggeredAt: sendAt - 7_200_000,
+    status: delivered ? 'DELIVERED' : 'UNDELIVERED',
+    releasedAt: sendAt + 5,
+    deliveredAt: delivered ? sendAt + 2_000 : null,
+    windowEndsAt: delivered ? sendAt + 2_000 + 432_000_000 : null,
+    firstOpenAt: delivered && i % 2 === 1 ? sendAt + 60_000 : null,
+    machineOpens: i % 3,
+    firstClickAt: null,
+    conversions: i % 6 === 1 ? 1 : 0,
+    value: i % 6 === 1 ? 19.5 : 0,
+    currency: i % 6 === 1 ? 'EUR' : null,
+    bounced: false,
+    complained: false,
+    unsubscribed: i % 9 === 0,
+    closedAt: sendAt + 500_000_000,
+  };
+}
+
 /** One valid record of each contract. */
 export const SAMPLE_BY_CONTRACT = {
   engagement: sampleEngagement,
@@ -223,6 +258,7 @@ export const SAMPLE_BY_CONTRACT = {
   unreleased: sampleUnreleased,
   campaignSettings: sampleCampaignSettings,
   campaignStop: sampleCampaignStop,
+  outcome: sampleOutcome,
 } as const;
 
 /** A plain scheduled send for tests about delivery (not about its fields): EMAIL, UTC, OPTIMIZED, no explanation. */

@@ -56,6 +56,11 @@ export interface TopicsConfig {
   campaignSettings: string;
   /** Operators' campaign stops (compacted), read whole by every delay instance. */
   campaignStops: string;
+  /** One record per send when its conversion window closes (compacted, keyed by schedule id). */
+  outcomes: string;
+  outcomesChangelog: string;
+  /** The outcomes stage's per-partition partial campaign aggregates, read whole by the report (a global table). */
+  campaignAggregates: string;
 }
 
 export interface CommonConfig {
@@ -92,6 +97,9 @@ export const DEFAULT_TOPICS: Readonly<TopicsConfig> = Object.freeze({
   priors: 'sto.engine.priors.v1',
   campaignSettings: 'sto.campaigns.settings.v1',
   campaignStops: 'sto.campaigns.stops.v1',
+  outcomes: 'sto.sends.outcomes.v1',
+  outcomesChangelog: 'sto.outcomes.sends.changelog.v1',
+  campaignAggregates: 'sto.outcomes.campaigns.v1',
 });
 
 /** Environment variable of each topic name. */
@@ -107,6 +115,9 @@ export const TOPIC_VARIABLES: Readonly<Record<keyof TopicsConfig, string>> = Obj
   priors: 'STO_TOPIC_PRIORS',
   campaignSettings: 'STO_TOPIC_CAMPAIGN_SETTINGS',
   campaignStops: 'STO_TOPIC_CAMPAIGN_STOPS',
+  outcomes: 'STO_TOPIC_OUTCOMES',
+  outcomesChangelog: 'STO_TOPIC_OUTCOMES_CHANGELOG',
+  campaignAggregates: 'STO_TOPIC_CAMPAIGN_AGGREGATES',
 });
 
 /** Every topic name with a suffix: a separate set for one test, benchmark or demo run. */

@@ -247,3 +247,36 @@ export interface CampaignStop {
   stoppedBy: string;
   reason: string;
 }
+
+export type OutcomeStatus = 'DELIVERED' | 'UNDELIVERED' | 'EXPIRED' | 'NOT_RELEASED';
+
+/** One send's outcome, emitted when its conversion window closes (sto.sends.outcomes.v1). */
+export interface SendOutcome {
+  scheduleId: string;
+  recipientId: string;
+  campaignId: string;
+  messageId: string | null;
+  channel: Channel;
+  arm: Arm | typeof UNKNOWN_SYMBOL;
+  reason: string;
+  propensity: number | null;
+  exploration: boolean;
+  bindingConstraint: string | null;
+  localSendHour: number | null;
+  sendAt: number;
+  triggeredAt: number | null;
+  status: OutcomeStatus;
+  releasedAt: number | null;
+  deliveredAt: number | null;
+  windowEndsAt: number | null;
+  firstOpenAt: number | null;
+  machineOpens: number;
+  firstClickAt: number | null;
+  conversions: number;
+  value: number;
+  currency: string | null;
+  bounced: boolean;
+  complained: boolean;
+  unsubscribed: boolean;
+  closedAt: number;
+}

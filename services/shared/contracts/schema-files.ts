@@ -17,6 +17,7 @@ export const CONTRACTS = {
   campaignSettings: { file: 'campaign-settings.v1.avsc', fullName: 'io.sto.v1.CampaignSettings' },
   unreleased: { file: 'unreleased-send.v2.avsc', fullName: 'io.sto.v1.UnreleasedSend', previous: ['unreleased-send.v1.avsc'] },
   campaignStop: { file: 'campaign-stop.v1.avsc', fullName: 'io.sto.v1.CampaignStop' },
+  outcome: { file: 'send-outcome.v1.avsc', fullName: 'io.sto.v1.SendOutcome' },
 } as const;
 export type ContractName = keyof typeof CONTRACTS;
 

@@ -36,6 +36,11 @@ export function topicPlan(topics: TopicsConfig, partitions: number): TopicSpec[]
     { name: topics.campaignSettings, partitions: 1, config: compacted, contract: 'campaignSettings' },
     // Read whole by every delay instance (a global table); one record per stopped campaign.
     { name: topics.campaignStops, partitions: 1, config: compacted, contract: 'campaignStop' },
+    // One record per send, the latest per schedule id: compacted, so a re-emitted outcome replaces its first copy.
+    { name: topics.outcomes, partitions, config: compacted, contract: 'outcome' },
+    { name: topics.outcomesChangelog, partitions, config: compacted, contract: null },
+    // Per-partition partials keyed by campaign, channel and partition, read whole by every report (a global table).
+    { name: topics.campaignAggregates, partitions: 1, config: compacted, contract: null },
   ];
   const deadLetters: TopicSpec[] = inputs.map((input) => ({
     name: deadLetterTopic(input.name),

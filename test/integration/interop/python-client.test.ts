@@ -67,6 +67,7 @@ beforeAll(async () => {
     unreleased: valueSubject(topics.unreleased),
     campaignSettings: valueSubject(topics.campaignSettings),
     campaignStop: valueSubject(topics.campaignStops),
+    outcome: valueSubject(topics.outcomes),
   };
   for (const contract of ['engagement', 'trigger', 'scheduled', 'ready'] as const) writers.set(contract, await codec.writer(contract, subjects[contract]));
 });

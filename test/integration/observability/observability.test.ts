@@ -34,6 +34,8 @@ describe('dashboards, alert rules and the metrics table match what the services 
   let delayDir: { path: string; remove: () => Promise<void> };
   let engine: ChildService;
   let delay: ChildService;
+  let outcomesDir: { path: string; remove: () => Promise<void> };
+  let outcomes: ChildService;
   const declared = new Map<string, string>();
 
   beforeAll(async () => {
@@ -48,15 +50,24 @@ describe('dashboards, alert rules and the metrics table match what the services 
       adminPort: await freePort(),
       logPath: `${delayDir.path}.log`,
     });
+    outcomesDir = await temporaryDir('observability-outcomes');
+    outcomes = new ChildService({
+      name: 'outcomes',
+      entry: ChildService.entry('outcomes'),
+      env: { ...topicEnv(topics), STO_STATE_DIR: outcomesDir.path, STO_OUTCOMES_GROUP_ID: `${topics.scheduled}.outcomes`, STO_LOG_LEVEL: 'warn' },
+      adminPort: await freePort(),
+      logPath: `${outcomesDir.path}.log`,
+    });
     engine.start();
     delay.start();
-    await Promise.all([engine.waitReady(120_000), delay.waitReady(120_000)]);
-    for (const service of [engine, delay]) for (const [name, type] of declaredMetrics(await service.metricsText())) declared.set(name, type);
+    outcomes.start();
+    await Promise.all([engine.waitReady(120_000), delay.waitReady(120_000), outcomes.waitReady(120_000)]);
+    for (const service of [engine, delay, outcomes]) for (const [name, type] of declaredMetrics(await service.metricsText())) declared.set(name, type);
   });
 
   afterAll(async () => {
-    await Promise.all([engine?.stop(), delay?.stop()]);
-    await Promise.all([engineDir?.remove(), delayDir?.remove()]);
+    await Promise.all([engine?.stop(), delay?.stop(), outcomes?.stop()]);
+    await Promise.all([engineDir?.remove(), delayDir?.remove(), outcomesDir?.remove()]);
   });
 
   it('the services report readiness and liveness as metrics', async () => {

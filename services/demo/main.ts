@@ -15,10 +15,11 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import type { Consumer, Kafka, Producer } from 'kafkajs';
 import { bootstrap } from '../bootstrap/bootstrap.ts';
+import { publishSettings } from '../bootstrap/publish-settings.ts';
 import { localSlotOf } from '../model/time/local-slot.ts';
 import { readCommonConfig, suffixedTopics, topicEnvironment, type TopicsConfig } from '../shared/config/common-config.ts';
 import { EnvReader } from '../shared/config/env-reader.ts';
-import type { EngagementEvent, ReadySend, ScheduledSend, SendTrigger } from '../shared/contracts/record-types.ts';
+import type { EngagementEvent, ReadySend, ScheduledSend, SendTrigger, UnreleasedSend } from '../shared/contracts/record-types.ts';
 import { createSchemaCodec, type SchemaCodec, type Writer } from '../shared/contracts/schema-codec.ts';
 import { valueSubject } from '../shared/contracts/schema-files.ts';
 import { createKafka } from '../shared/kafka/kafka-client.ts';
@@ -28,6 +29,7 @@ import { createPopulation, type SimRecipient } from '../simulator/population.ts'
 import { conversionAfter, expectedOpen, respondToSend, sendEventOf } from '../simulator/respond.ts';
 import type { CampaignReport } from '../outcomes/campaign-report.ts';
 import { DEFAULT_ARRIVAL_WINDOW_HOURS } from '../simulator/population.ts';
+import { CART_CAMPAIGN, CART_HORIZON_HOURS, CART_SETTINGS, cartAnswer, cartTrigger, formatCartSummary, type CartAnswer, type CartStep } from './cart-recovery.ts';
 import { ChildService } from './child-service.ts';
 import { formatOutcomeLift } from './outcome-lift.ts';
 import { formatSummary, type DemoSend } from './summary.ts';
@@ -123,7 +125,7 @@ function campaignTriggers(population: readonly SimRecipient[], now: number): Sen
   const triggers = population.map(base);
   population.forEach((recipient, index) => {
     if (index % 5 === 0) triggers.push({ ...base(recipient, index), triggerId: `demo-push-${index}`, campaignId: 'app-feature', channel: 'PUSH', windowHours: 48, holdoutShare: 0.1, quietHours: { startMinute: 22 * 60, endMinute: 7 * 60 } });
-    if (index % 20 === 0) triggers.push({ ...base(recipient, index), triggerId: `demo-cart-${index}`, campaignId: 'cart-recovery', channel: 'SMS', triggerKind: 'CART_RECOVERY', urgency: 'URGENT', windowHours: 4, holdoutShare: 0 });
+    if (index % 10 === 0) triggers.push(cartTrigger(recipient, index, now));
     if (index % 50 === 0) triggers.push({ ...base(recipient, index), triggerId: `demo-fixed-${index}`, campaignId: 'webinar-reminder', sendAt: now + 6 * HOUR_MS, holdoutShare: 0 });
   });
   return triggers;
@@ -140,7 +142,7 @@ async function newsletterReport(adminPort: number): Promise<CampaignReport | nul
   }
 }
 
-async function consumeAll<T>(kafka: Kafka, codec: SchemaCodec, topic: string, contract: 'scheduled' | 'ready', onRecord: (record: T) => Promise<void> | void): Promise<Consumer> {
+async function consumeAll<T>(kafka: Kafka, codec: SchemaCodec, topic: string, contract: 'scheduled' | 'ready' | 'unreleased', onRecord: (record: T) => Promise<void> | void): Promise<Consumer> {
   const consumer = kafka.consumer({ groupId: `${topic}.demo`, maxWaitTimeInMs: 100 });
   await consumer.connect();
   await consumer.subscribe({ topic, fromBeginning: true });
@@ -175,6 +177,8 @@ async function main(): Promise<void> {
 
   say(`2/6 topics and schemas (suffix .${runId}) ...`);
   await bootstrap({ common, partitions: 4 }, logger);
+  // The cart-recovery campaign's sequence and stop rules live in its settings, not in its triggers.
+  await publishSettings({ common, partitions: 4 }, logger, { publish: [CART_SETTINGS] });
 
   const engine = new ChildService({
     name: 'engine',
@@ -239,14 +243,19 @@ async function main(): Promise<void> {
     const triggerNow = Date.now();
     const triggers = campaignTriggers(population, triggerNow);
     const triggerById = new Map(triggers.map((trigger) => [trigger.triggerId, trigger]));
+    // Keyed by schedule id: the steps of one cart's sequence share its trigger.
     const sends = new Map<string, DemoSend>();
+    const cartSteps = new Map<string, CartStep>();
+    const cartAnswers = new Map<string, CartAnswer>();
+    const unreleased = new Set<string>();
     say(`5/6 triggers: ${triggers.length.toLocaleString('en-US')} (newsletter email with quiet hours and a 20% holdout, push, urgent SMS cart recovery, explicit sendAt)`);
     consumers.push(
       await consumeAll<ScheduledSend>(kafka, codec, topics.scheduled, 'scheduled', (send) => {
         const trigger = triggerById.get(send.triggerId);
         const recipient = byId.get(send.recipientId);
         if (!trigger || !recipient) return;
-        sends.set(send.triggerId, {
+        if (send.campaignId === CART_CAMPAIGN) cartSteps.set(send.scheduleId, { correlationId: send.correlationId ?? '', recipientId: send.recipientId, step: send.step ?? 1, releasedAt: null, unreleased: null });
+        sends.set(send.scheduleId, {
           triggerId: send.triggerId,
           campaignId: send.campaignId,
           channel: send.channel,
@@ -263,8 +272,10 @@ async function main(): Promise<void> {
     const triggerWriter = await codec.writer('trigger', valueSubject(topics.triggers));
     await produce(producer, codec, triggerWriter, topics.triggers, triggers, (trigger) => trigger.recipientId);
     const decisions = () => engine.metric('sto_engine_decisions_total');
-    await waitUntil('the engine decides every trigger', async () => (await decisions()) >= triggers.length, 10 * 60_000, () => `    decisions ...`);
-    progressDone(`    engine decided ${triggers.length.toLocaleString('en-US')} triggers`);
+    // A cart's trigger is decided once per step of its sequence.
+    const expectedDecisions = triggers.length + (CART_SETTINGS.steps.length - 1) * triggers.filter((trigger) => trigger.campaignId === CART_CAMPAIGN).length;
+    await waitUntil('the engine decides every trigger', async () => (await decisions()) >= expectedDecisions, 10 * 60_000, () => `    decisions ...`);
+    progressDone(`    engine decided ${triggers.length.toLocaleString('en-US')} triggers (${expectedDecisions.toLocaleString('en-US')} sends with the cart sequences' steps)`);
 
     // The sender: every ready send is "delivered", and the recipient responds by their habit.
     let released = 0;
@@ -275,13 +286,25 @@ async function main(): Promise<void> {
         const recipient = byId.get(ready.recipientId);
         if (!recipient) return;
         released++;
-        const known = sends.get(ready.triggerId);
+        const known = sends.get(ready.scheduleId);
         if (known) known.releasedAt = ready.releasedAt;
         else readyUrgent.push(ready);
         const send = { sendAtMs: ready.sendAt, channel: ready.channel, scheduleId: ready.scheduleId, campaignId: ready.campaignId, messageId: ready.messageId };
         const responses: EngagementEvent[] = [sendEventOf(recipient, send), ...respondToSend(recipient, send, `${args.seed}:${ready.scheduleId}`)];
         const conversion = conversionAfter(recipient, send, responses, `${args.seed}:${ready.scheduleId}`);
         if (conversion) responses.push(conversion);
+        if (ready.campaignId === CART_CAMPAIGN) {
+          // A step released at once (urgent, allowed hour) never passed the scheduled topic.
+          const correlationId = triggerById.get(ready.triggerId)?.correlationId ?? '';
+          const step = cartSteps.get(ready.scheduleId) ?? { correlationId, recipientId: ready.recipientId, step: 1, releasedAt: null, unreleased: null };
+          step.releasedAt = ready.releasedAt;
+          cartSteps.set(ready.scheduleId, step);
+          const answer = cartAnswers.has(correlationId) ? null : cartAnswer(recipient, ready, correlationId, args.seed!);
+          if (answer) {
+            cartAnswers.set(correlationId, { correlationId, eventType: answer.eventType as CartAnswer['eventType'], occurredAt: answer.occurredAt });
+            responses.push(answer);
+          }
+        }
         const windowEnd = ready.sendAt + recipient.truth.arrivalWindowHours * HOUR_MS;
         // The simulator names the human open "<message>:open" (machine opens are ":open:proxy").
         if (known) known.opened = responses.some((event) => event.eventId.endsWith(':open') && event.occurredAt < windowEnd);
@@ -289,8 +312,16 @@ async function main(): Promise<void> {
         await produce(producer, codec, engagementWriter, topics.engagement, responses, (event) => event.recipientId);
       }),
     );
+    // The delay service's audit: each scheduled send it took out without releasing it, and why.
+    consumers.push(
+      await consumeAll<UnreleasedSend>(kafka, codec, topics.unreleased, 'unreleased', (record) => {
+        unreleased.add(record.scheduleId);
+        const step = cartSteps.get(record.scheduleId);
+        if (step) step.unreleased = record.outcome;
+      }),
+    );
     const expectedScheduled = () => [...sends.values()].length;
-    const horizonHours = Math.max(...triggers.map((trigger) => trigger.windowHours ?? 24)) + 12;
+    const horizonHours = Math.max(CART_HORIZON_HOURS, ...triggers.map((trigger) => trigger.windowHours ?? 24)) + 12;
     say(`6/6 delay service on a ${SPEEDUP}x clock: ${horizonHours} simulated hours take about ${Math.ceil((horizonHours * 60) / SPEEDUP)} minutes`);
     // Started together: the two accelerated clocks start within the same moment.
     delay.start();
@@ -299,7 +330,7 @@ async function main(): Promise<void> {
     const delayStart = Date.now();
     await waitUntil(
       'the delay service releases every scheduled send',
-      () => [...sends.values()].every((send) => send.releasedAt !== null) && expectedScheduled() > 0,
+      () => [...sends.entries()].every(([scheduleId, send]) => send.releasedAt !== null || unreleased.has(scheduleId)) && expectedScheduled() > 0,
       ((horizonHours * HOUR_MS) / SPEEDUP) * 2 + 120_000,
       () => {
         const simulated = new Date(delayStart + (Date.now() - delayStart) * SPEEDUP).toISOString().slice(0, 16).replace('T', ' ');
@@ -337,6 +368,7 @@ async function main(): Promise<void> {
         seconds: (Date.now() - started) / 1000,
       }),
     );
+    say(formatCartSummary([...cartSteps.values()], [...cartAnswers.values()]).join('\n'));
     const lift = formatOutcomeLift(report!, [...sends.values()], DEFAULT_ARRIVAL_WINDOW_HOURS);
     say('');
     say(lift.text);

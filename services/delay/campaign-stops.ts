@@ -2,7 +2,6 @@ import type { Kafka } from 'kafkajs';
 import type { Registry } from 'prom-client';
 import type { CampaignStop } from '../shared/contracts/record-types.ts';
 import { readerType } from '../shared/contracts/schema-files.ts';
-import { ErrorCode, errorMessage, StoError } from '../shared/errors.ts';
 import type { Logger } from '../shared/logger.ts';
 import { GlobalTable } from '../shared/stream/global-table.ts';
 import type { ReleaseFence } from './release-fence.ts';
@@ -35,6 +34,7 @@ export class CampaignStops {
     this.#table = new GlobalTable<CampaignStop>({
       name: 'campaign-stops',
       topic: options.topic,
+      topicVariable: 'STO_TOPIC_CAMPAIGN_STOPS',
       kafka: options.kafka,
       logger: options.logger,
       registry: options.registry,
@@ -49,15 +49,7 @@ export class CampaignStops {
   }
 
   async start(): Promise<void> {
-    try {
-      await this.#table.start();
-    } catch (error) {
-      throw new StoError(
-        ErrorCode.DEPENDENCY_UNREACHABLE,
-        `the campaign stops topic ${this.#topic} (STO_TOPIC_CAMPAIGN_STOPS) could not be read to its end: ${errorMessage(error)}; it is created by the bootstrap step (npm run bootstrap)`,
-        { cause: error, retriable: false },
-      );
-    }
+    await this.#table.start();
   }
 
   stop(): Promise<void> {

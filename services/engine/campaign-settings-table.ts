@@ -39,6 +39,7 @@ export class CampaignSettingsTable {
     this.#table = new GlobalTable<Buffer>({
       name: 'campaign-settings',
       topic: this.#topic,
+      topicVariable: 'STO_TOPIC_CAMPAIGN_SETTINGS',
       kafka: options.kafka,
       logger: options.logger,
       registry: options.registry,
@@ -59,15 +60,7 @@ export class CampaignSettingsTable {
   }
 
   async start(): Promise<void> {
-    try {
-      await this.#table.start();
-    } catch (error) {
-      throw new StoError(
-        ErrorCode.DEPENDENCY_UNREACHABLE,
-        `the campaign settings topic ${this.#topic} (STO_TOPIC_CAMPAIGN_SETTINGS) could not be read to its end: ${errorMessage(error)}; it is created by the bootstrap step (npm run bootstrap)`,
-        { cause: error, retriable: false },
-      );
-    }
+    await this.#table.start();
     // Records read while loading did not call onChange.
     for (const [key] of this.#table.entries()) this.#enqueue(key);
     await this.#queue;

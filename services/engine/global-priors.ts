@@ -1,6 +1,5 @@
 import type { Kafka } from 'kafkajs';
 import type { Registry } from 'prom-client';
-import { ErrorCode, errorMessage, StoError } from '../shared/errors.ts';
 import type { Logger } from '../shared/logger.ts';
 import { GlobalTable } from '../shared/stream/global-table.ts';
 import type { EngineConfig } from './config.ts';
@@ -26,6 +25,7 @@ export class GlobalPriors {
     this.#table = new GlobalTable<PooledAggregate & { digest: string }>({
       name: 'priors',
       topic: options.config.common.topics.priors,
+      topicVariable: 'STO_TOPIC_PRIORS',
       kafka: options.kafka,
       logger: options.logger,
       registry: options.registry,
@@ -44,15 +44,7 @@ export class GlobalPriors {
   readonly publishedDigest = (recordKey: string): string | undefined => this.#table.get(recordKey)?.digest;
 
   async start(): Promise<void> {
-    try {
-      await this.#table.start();
-    } catch (error) {
-      throw new StoError(
-        ErrorCode.DEPENDENCY_UNREACHABLE,
-        `the priors topic ${this.#topic} (STO_TOPIC_PRIORS) could not be read to its end: ${errorMessage(error)}; it is created by the bootstrap step (npm run bootstrap)`,
-        { cause: error, retriable: false },
-      );
-    }
+    await this.#table.start();
     // Records read while loading did not call onChange; setting one twice is harmless.
     for (const [key, value] of this.#table.entries()) this.#apply(key, value);
   }

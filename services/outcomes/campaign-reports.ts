@@ -19,7 +19,7 @@ export class CampaignReports {
 
   constructor(options: { topic: string; kafka: Kafka; logger: Logger; registry: Registry; report: ReportOptions }) {
     this.#options = options.report;
-    this.#table = new GlobalTable({ name: 'campaign-aggregates', topic: options.topic, kafka: options.kafka, logger: options.logger, registry: options.registry, decode: (_key, value) => decodeAggregate(value) });
+    this.#table = new GlobalTable({ name: 'campaign-aggregates', topic: options.topic, topicVariable: 'STO_TOPIC_CAMPAIGN_AGGREGATES', kafka: options.kafka, logger: options.logger, registry: options.registry, decode: (_key, value) => decodeAggregate(value) });
   }
 
   start(timeoutMs?: number): Promise<void> {

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Consumer, Kafka as KafkaClient } from 'kafkajs';
 import { Counter, Gauge, type Registry } from 'prom-client';
-import { errorMessage } from '../errors.ts';
+import { ErrorCode, errorMessage, StoError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 
 export interface GlobalTableOptions<V> {
@@ -9,6 +9,8 @@ export interface GlobalTableOptions<V> {
   name: string;
   /** A compacted topic: the latest record per key is the value, a tombstone (null value) deletes it. */
   topic: string;
+  /** The environment variable that names the topic (`STO_TOPIC_…`), for the error when it cannot be read. */
+  topicVariable: string;
   kafka: KafkaClient;
   logger: Logger;
   registry: Registry;
@@ -74,10 +76,27 @@ export class GlobalTable<V> {
     return this.#values.entries();
   }
 
-  /** Reads the topic up to the end offsets it has now; rejects after `timeoutMs` with what is missing. */
+  /**
+   * Reads the topic up to the end offsets it has now; rejects after `timeoutMs` with what is
+   * missing, as a DEPENDENCY_UNREACHABLE that names the topic, its variable and the step that
+   * creates it.
+   */
   async start(timeoutMs = 120_000): Promise<void> {
     if (this.#state !== 'created') throw new Error(`global table ${this.#options.name} was already started`);
     this.#state = 'loading';
+    const { name, topic, topicVariable } = this.#options;
+    try {
+      await this.#load(timeoutMs);
+    } catch (error) {
+      throw new StoError(
+        ErrorCode.DEPENDENCY_UNREACHABLE,
+        `the ${name} topic ${topic} (${topicVariable}) could not be read to its end: ${errorMessage(error)}; it is created by the bootstrap step (npm run bootstrap)`,
+        { cause: error, retriable: false },
+      );
+    }
+  }
+
+  async #load(timeoutMs: number): Promise<void> {
     const { kafka, topic, name, logger } = this.#options;
     const started = Date.now();
     const admin = kafka.admin();

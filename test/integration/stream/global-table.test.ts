@@ -30,6 +30,7 @@ describe('global table over a compacted topic', () => {
     const created = new GlobalTable<string>({
       name: `test-${instance}`,
       topic,
+      topicVariable: 'STO_TOPIC_TEST',
       kafka,
       logger: createLogger(`global-table-${instance}`, 'error'),
       registry: new Registry(),
@@ -98,7 +99,7 @@ describe('global table over a compacted topic', () => {
     await admin.connect();
     await admin.createTopics({ waitForLeaders: true, topics: [{ topic: empty, numPartitions: PARTITIONS, replicationFactor: 1, configEntries: [{ name: 'cleanup.policy', value: 'compact' }] }] });
     await admin.disconnect();
-    const d = new GlobalTable<string>({ name: 'test-empty', topic: empty, kafka, logger: createLogger('global-table-empty', 'error'), registry: new Registry(), decode: (_key, value) => value.toString('utf8') });
+    const d = new GlobalTable<string>({ name: 'test-empty', topic: empty, topicVariable: 'STO_TOPIC_TEST', kafka, logger: createLogger('global-table-empty', 'error'), registry: new Registry(), decode: (_key, value) => value.toString('utf8') });
     tables.push(d);
     await d.start(60_000);
     expect(d.size).toBe(0);

@@ -37,8 +37,10 @@ export interface CampaignAggregate {
   /** Closed sends by the decision's binding constraint (QUIET_HOURS*: pushed to the end of quiet hours). */
   binding: Record<string, number>;
   expired: number;
-  /** Taken out without release for another reason (suppression, caps, stops). */
+  /** Taken out without release for another reason (suppression, caps, stops, cancels, erasure). */
   notReleased: number;
+  /** Every send taken out without release, by reason (EXPIRED, STOPPED, SUPPRESSED, CAPPED, NOT_RELEASED). */
+  unreleased: Record<string, number>;
   /** Off-policy sums of the logging policy's sends (arm TREATMENT, reason OPTIMIZED or EXPLORATION). */
   offPolicy: {
     /** Sends whose slot was the optimizer's first choice. */
@@ -61,6 +63,7 @@ export function emptyAggregate(campaignId: string, channel: string): CampaignAgg
     binding: {},
     expired: 0,
     notReleased: 0,
+    unreleased: {},
     offPolicy: { optimizer: emptyMetrics(), byHour: Array.from({ length: 24 }, emptyMetrics) },
   };
 }
@@ -79,7 +82,10 @@ export function addOutcome(aggregate: CampaignAggregate, outcome: SendOutcome): 
   aggregate.sends[label] = (aggregate.sends[label] ?? 0) + 1;
   if (outcome.bindingConstraint) aggregate.binding[outcome.bindingConstraint] = (aggregate.binding[outcome.bindingConstraint] ?? 0) + 1;
   if (outcome.status === 'EXPIRED') aggregate.expired++;
-  if (outcome.status === 'NOT_RELEASED') aggregate.notReleased++;
+  if (outcome.status !== 'DELIVERED' && outcome.status !== 'UNDELIVERED') {
+    if (outcome.status !== 'EXPIRED') aggregate.notReleased++;
+    aggregate.unreleased[outcome.status] = (aggregate.unreleased[outcome.status] ?? 0) + 1;
+  }
   if (outcome.status !== 'DELIVERED' && outcome.status !== 'UNDELIVERED') return;
   if (outcome.arm !== 'TREATMENT' && outcome.arm !== 'CONTROL') return;
   const arm = aggregate.arms[outcome.arm];
@@ -131,6 +137,7 @@ export function mergeAggregate(into: CampaignAggregate, from: CampaignAggregate)
   };
   add(into.sends, from.sends);
   add(into.binding, from.binding);
+  add(into.unreleased, from.unreleased);
   into.expired += from.expired;
   into.notReleased += from.notReleased;
   for (const armName of ARMS) {
@@ -157,6 +164,8 @@ export function encodeAggregate(aggregate: CampaignAggregate): Buffer {
 export function decodeAggregate(bytes: Buffer): CampaignAggregate {
   const aggregate = JSON.parse(bytes.toString('utf8')) as CampaignAggregate;
   if (typeof aggregate?.campaignId !== 'string' || !aggregate.arms?.TREATMENT || !aggregate.offPolicy?.byHour) throw new Error('not a campaign aggregate');
+  // Partials written before reasons were kept count their sends as expired or not released only.
+  aggregate.unreleased ??= {};
   return aggregate;
 }
 

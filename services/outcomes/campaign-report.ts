@@ -47,6 +47,8 @@ export interface CampaignReport {
   pushedToEndOfQuietHours: number;
   expired: number;
   notReleased: number;
+  /** Sends taken out without release, by the delay service's reason. */
+  unreleasedByReason: Record<string, number>;
   deliveredShare: Record<string, number>;
   machineOpenSends: Record<string, number>;
   /** The default time's local hour, read off the holdout's send hours (its most common one). */
@@ -120,6 +122,7 @@ export function reportOf(aggregate: CampaignAggregate, options: ReportOptions): 
     pushedToEndOfQuietHours: (aggregate.binding.QUIET_HOURS ?? 0) + (aggregate.binding.QUIET_HOURS_FORCED ?? 0),
     expired: aggregate.expired,
     notReleased: aggregate.notReleased,
+    unreleasedByReason: { ...aggregate.unreleased },
     deliveredShare: Object.fromEntries(ARMS.map((arm) => [arm, share(aggregate.arms[arm].delivered, aggregate.arms[arm].sends)])),
     machineOpenSends: Object.fromEntries(ARMS.map((arm) => [arm, aggregate.arms[arm].machineOpens])),
     defaultLocalHour,
@@ -149,7 +152,8 @@ export function renderReport(report: CampaignReport): string {
   const lines: string[] = [];
   lines.push(`Campaign ${report.campaignId}, channel ${report.channel}`);
   lines.push(`  sends by arm/reason: ${Object.entries(report.sendsByArmAndReason).sort().map(([k, v]) => `${k}=${v}`).join(', ') || 'none'}`);
-  lines.push(`  pushed to the end of quiet hours: ${report.pushedToEndOfQuietHours}; expired: ${report.expired}; not released (suppressed, capped, stopped): ${report.notReleased}`);
+  const reasons = Object.entries(report.unreleasedByReason).map(([reason, count]) => `${reason.toLowerCase().replace('_', ' ')} ${count}`);
+  lines.push(`  pushed to the end of quiet hours: ${report.pushedToEndOfQuietHours}; taken out without release: ${reasons.length > 0 ? reasons.join(', ') : 'none'}`);
   lines.push('  rate          treatment           holdout             difference [95%]                  always-valid [95%]');
   for (const metric of METRICS) {
     const r = report.rates[metric];

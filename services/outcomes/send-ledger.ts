@@ -1,4 +1,4 @@
-import type { Arm, Channel, OutcomeStatus, ReadySend, ReceivedEngagementEvent, ScheduledSend, SendOutcome, UnreleasedSend } from '../shared/contracts/record-types.ts';
+import type { Arm, Channel, OutcomeStatus, ReadySend, ReceivedEngagementEvent, ScheduledSend, SendOutcome, UnreleasedSend, UnreleasedStatus } from '../shared/contracts/record-types.ts';
 import { isMachineOpen, type MachineOpenRule } from '../shared/engagement/machine-open.ts';
 
 /**
@@ -25,7 +25,7 @@ export interface SendLedger {
   sendAt: number;
   expiresAt: number | null;
   releasedAt: number | null;
-  unreleased: 'EXPIRED' | 'NOT_RELEASED' | null;
+  unreleased: UnreleasedStatus | null;
   deliveredAt: number | null;
   /** Raw event times: the window (counted from delivery) is applied at the close, when delivery is known. */
   humanOpens: number[];
@@ -103,7 +103,12 @@ export function withRelease(existing: SendLedger | null, ready: ReadySend): Send
 
 export function withUnreleased(existing: SendLedger | null, record: UnreleasedSend): SendLedger {
   const ledger = existing ?? blank({ scheduleId: record.scheduleId, recipientId: record.recipientId, campaignId: record.campaignId, messageId: record.messageId, channel: record.channel, sendAt: record.sendAt });
-  return { ...ledger, unreleased: record.outcome === 'EXPIRED' ? 'EXPIRED' : 'NOT_RELEASED' };
+  return { ...ledger, unreleased: unreleasedStatusOf(record.outcome) };
+}
+
+/** The delay service's reasons a report counts apart; a cancelled or erased send is just not released. */
+function unreleasedStatusOf(outcome: UnreleasedSend['outcome']): UnreleasedStatus {
+  return outcome === 'EXPIRED' || outcome === 'STOPPED' || outcome === 'SUPPRESSED' || outcome === 'CAPPED' ? outcome : 'NOT_RELEASED';
 }
 
 export type EventVerdict = 'applied' | 'duplicate' | 'before_send' | 'ignored_type';
@@ -165,7 +170,7 @@ export function closeAt(ledger: SendLedger, rule: WindowRule): number {
 /** The send's outcome: only what happened within [delivery, delivery + window] counts. */
 export function outcomeOf(ledger: SendLedger, rule: WindowRule, closedAt: number): SendOutcome {
   const status: OutcomeStatus =
-    ledger.deliveredAt !== null ? 'DELIVERED' : ledger.releasedAt !== null ? 'UNDELIVERED' : ledger.unreleased === 'EXPIRED' ? 'EXPIRED' : ledger.unreleased !== null ? 'NOT_RELEASED' : 'UNDELIVERED';
+    ledger.deliveredAt !== null ? 'DELIVERED' : ledger.releasedAt !== null ? 'UNDELIVERED' : ledger.unreleased ?? 'UNDELIVERED';
   const start = ledger.deliveredAt;
   const end = start === null ? null : start + rule.windowMs;
   const inside = (at: number) => start !== null && end !== null && at >= start && at <= end;

@@ -248,7 +248,9 @@ export interface CampaignStop {
   reason: string;
 }
 
-export type OutcomeStatus = 'DELIVERED' | 'UNDELIVERED' | 'EXPIRED' | 'NOT_RELEASED';
+export type OutcomeStatus = 'DELIVERED' | 'UNDELIVERED' | UnreleasedStatus;
+/** Why a send was taken out without release, as the outcomes keep it (cancelled and erased sends are NOT_RELEASED). */
+export type UnreleasedStatus = 'EXPIRED' | 'STOPPED' | 'SUPPRESSED' | 'CAPPED' | 'NOT_RELEASED';
 
 /** One send's outcome, emitted when its conversion window closes (sto.sends.outcomes.v1). */
 export interface SendOutcome {

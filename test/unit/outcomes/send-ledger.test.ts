@@ -1,8 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import type { ReadySend, ReceivedEngagementEvent, ScheduledSend } from '../../../services/shared/contracts/record-types.ts';
+import type { ReadySend, ReceivedEngagementEvent, ScheduledSend, UnreleasedSend } from '../../../services/shared/contracts/record-types.ts';
 import { attribute, checkConversion } from '../../../services/outcomes/attribution.ts';
-import { closeAt, localHourOf, outcomeOf, withDecision, withEvent, withRelease, type SendLedger } from '../../../services/outcomes/send-ledger.ts';
-import { sampleScheduled } from '../../support/sample-records.ts';
+import { addOutcome, decodeAggregate, emptyAggregate, encodeAggregate, mergeAggregate } from '../../../services/outcomes/campaign-aggregate.ts';
+import { closeAt, localHourOf, outcomeOf, withDecision, withEvent, withRelease, withUnreleased, type SendLedger } from '../../../services/outcomes/send-ledger.ts';
+import { sampleScheduled, sampleUnreleased } from '../../support/sample-records.ts';
 
 const HOUR = 3_600_000;
 const T0 = Date.UTC(2026, 2, 2, 8);
@@ -121,5 +122,38 @@ describe('attribution', () => {
     expect(() => checkConversion({ eventType: 'CONVERSION', value: 10, currency: 'EUR' })).not.toThrow();
     expect(() => checkConversion({ eventType: 'CONVERSION', value: null, currency: null })).not.toThrow();
     expect(() => checkConversion({ eventType: 'OPEN', value: -5, currency: null })).not.toThrow();
+  });
+});
+
+describe('a send taken out without release keeps the reason', () => {
+  const unreleased = (outcome: UnreleasedSend['outcome']): UnreleasedSend => ({ ...sampleUnreleased(1, 'r-1'), scheduleId: 's-1', campaignId: 'c', outcome });
+
+  it.each([
+    ['STOPPED', 'STOPPED'],
+    ['SUPPRESSED', 'SUPPRESSED'],
+    ['CAPPED', 'CAPPED'],
+    ['EXPIRED', 'EXPIRED'],
+    ['CANCELLED', 'NOT_RELEASED'],
+    ['ERASED', 'NOT_RELEASED'],
+  ] as const)('%s closes as %s, and the campaign aggregate and report count it by reason', (outcome, status) => {
+    const ledger = withUnreleased(withDecision(null, scheduled()), unreleased(outcome));
+    expect(closeAt(ledger, rule)).toBe(0);
+    const closed = outcomeOf(ledger, rule, T0);
+    expect(closed.status).toBe(status);
+    const partial = emptyAggregate('c', 'EMAIL');
+    addOutcome(partial, closed);
+    const whole = emptyAggregate('c', 'EMAIL');
+    mergeAggregate(whole, decodeAggregate(encodeAggregate(partial)));
+    expect(whole.unreleased).toEqual({ [status]: 1 });
+    expect(whole.notReleased).toBe(status === 'EXPIRED' ? 0 : 1);
+    expect(whole.expired).toBe(status === 'EXPIRED' ? 1 : 0);
+  });
+
+  it('a partial written before reasons were kept still decodes and merges', () => {
+    const { unreleased: _dropped, ...older } = emptyAggregate('c', 'EMAIL');
+    const whole = emptyAggregate('c', 'EMAIL');
+    mergeAggregate(whole, decodeAggregate(Buffer.from(JSON.stringify({ ...older, notReleased: 2 }))));
+    expect(whole.notReleased).toBe(2);
+    expect(whole.unreleased).toEqual({});
   });
 });

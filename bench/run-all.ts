@@ -7,6 +7,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
+import { loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { runBacktest } from '../services/backtest/run.ts';
 import { runDecisionBenchmark } from './decision-bench.ts';
@@ -51,6 +52,10 @@ async function backtestSection(dataset: string): Promise<BenchSection> {
   };
 }
 
+// The machine may be shared: its load beside the figures says how far absolute rates can be trusted
+// (ratios measured in the same run much more).
+const loadText = () => loadavg().map((value) => value.toFixed(2)).join(', ');
+const loadAtStart = loadText();
 const sections: BenchSection[] = [];
 const show = (section: BenchSection) => {
   sections.push(section);
@@ -67,6 +72,7 @@ const report = formatReport(sections, machineInfo(), new Date(), [
   `mode: ${size === 'full' ? 'full' : `--${size} (smaller sizes; each section says which)`}`,
   `broker: Apache Kafka 3.9.1 (KRaft, one node) and Apicurio Registry 3.3.3 on 127.0.0.1, started by infra/stack.sh on the same machine`,
   `java: ${javaVersion()}`,
+  `load average (1, 5, 15 min): ${loadAtStart} at the start, ${loadText()} at the end`,
 ]);
 await writeFile(`${ROOT}BENCHMARKS.md`, report);
 process.stdout.write('wrote BENCHMARKS.md\n');

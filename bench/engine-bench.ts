@@ -117,19 +117,23 @@ async function directoryBytes(path: string): Promise<number> {
 }
 
 /** Raw reference: the same client consuming and decoding every record, no state. */
-async function rawConsumeRate(kafka: Kafka, codec: SchemaCodec, topic: string, count: number): Promise<{ rate: number; seconds: number }> {
+async function rawConsumeRate(kafka: Kafka, codec: SchemaCodec, topic: string, count: number): Promise<{ rate: number; seconds: number; cpuSeconds: number }> {
   const consumer = kafka.consumer({ groupId: `${topic}.bench-raw.${Date.now()}`, maxBytes: 10 * 1024 * 1024 });
   await consumer.connect();
   let seen = 0;
   let first = 0;
   let last = 0;
+  let cpuAtFirst = process.cpuUsage();
   let done: () => void = () => undefined;
   const finished = new Promise<void>((resolve) => (done = resolve));
   await consumer.subscribe({ topic, fromBeginning: true });
   await consumer.run({
     autoCommit: false,
     eachBatch: async ({ batch }) => {
-      if (first === 0) first = performance.now();
+      if (first === 0) {
+        first = performance.now();
+        cpuAtFirst = process.cpuUsage();
+      }
       for (const message of batch.messages) await codec.decode('engagement', message.value);
       seen += batch.messages.length;
       last = performance.now();
@@ -137,26 +141,34 @@ async function rawConsumeRate(kafka: Kafka, codec: SchemaCodec, topic: string, c
     },
   });
   await finished;
+  const cpu = process.cpuUsage(cpuAtFirst);
   await consumer.disconnect();
   const seconds = (last - first) / 1000;
-  return { rate: count / seconds, seconds };
+  return { rate: count / seconds, seconds, cpuSeconds: (cpu.user + cpu.system) / 1e6 };
 }
 
 /** Polls a counter until it reaches `target`; rate from the first poll that saw progress. */
-async function timeCounter(read: () => Promise<number>, target: number, timeoutMs: number): Promise<{ rate: number; seconds: number }> {
+async function timeCounter(
+  read: () => Promise<number>,
+  target: number,
+  timeoutMs: number,
+  cpu: () => Promise<number> = async () => 0,
+): Promise<{ rate: number; seconds: number; cpuSeconds: number }> {
   const deadline = Date.now() + timeoutMs;
   let startValue = -1;
   let startAt = 0;
+  let startCpu = 0;
   for (;;) {
     const value = await read();
     const at = performance.now();
     if (startValue < 0 && value > 0) {
       startValue = value;
       startAt = at;
+      startCpu = await cpu();
     }
     if (value >= target) {
       const seconds = (at - startAt) / 1000;
-      return { rate: (value - startValue) / seconds, seconds };
+      return { rate: (value - startValue) / seconds, seconds, cpuSeconds: (await cpu()) - startCpu };
     }
     if (Date.now() > deadline) throw new Error(`counter reached ${value} of ${target} in ${timeoutMs} ms`);
     await new Promise((resolve) => setTimeout(resolve, 100));
@@ -232,6 +244,7 @@ export async function runEngineBenchmarks(options: EngineBenchOptions = {}): Pro
       async () => (await engineA.metric('sto_stream_records_total', { topic: topics.engagement, outcome: 'applied' })) || 0,
       events.length,
       3_600_000,
+      async () => (await engineA.metric('sto_process_cpu_seconds_total')) || 0,
     );
     log(`engine: ${Math.round(ingest.rate)} records/s`);
     const applied = await engineA.metric('sto_engine_engagement_events_total', { outcome: 'applied' });
@@ -295,12 +308,16 @@ export async function runEngineBenchmarks(options: EngineBenchOptions = {}): Pro
     return [
       {
         title: 'Engine: engagement ingest, beside Kafka Streams',
-        method: `${events.length.toLocaleString('en-US')} engagement events of ${recipients.toLocaleString('en-US')} recipients (sparse: geometric event counts, mean ${(events.length / recipients).toFixed(1)}), one partition, produced before any consumer starts; then, one after the other on the same topic: the kafkajs client consuming and Avro-decoding it with no state (raw), the engine building its store, and the Kafka Streams peer (bench/peers/kafka-streams: Kafka Streams 3.9.1, a Processor with a persistent RocksDB KeyValueStore, record cache and changelog, Apache Avro against the registered schema; one stream thread) with exactly_once_v2 and with at_least_once. Each does per event: event-id deduplication, the zone to the local hour-of-week slot, the decayed counters per channel and signal, machine opens apart, one read and one write of the recipient (the engine also updates its cohort and population aggregates). Rates from the first to the last record (the engine's to its commit of the last record). Correctness: ${sample.length.toLocaleString('en-US')} recipients spread over the population, read from the engine's store and from each peer's store at the end, agree when events, active days, zone, reference time and every cell agree (cell values within 0.2%).`,
+        method: `${events.length.toLocaleString('en-US')} engagement events of ${recipients.toLocaleString('en-US')} recipients (sparse: geometric event counts, mean ${(events.length / recipients).toFixed(1)}), one partition, produced before any consumer starts; then, one after the other on the same topic: the kafkajs client consuming and Avro-decoding it with no state (raw), the engine building its store, and the Kafka Streams peer (bench/peers/kafka-streams: Kafka Streams 3.9.1, a Processor with a persistent RocksDB KeyValueStore, record cache and changelog, Apache Avro against the registered schema; one stream thread) with exactly_once_v2 and with at_least_once. Each does per event: event-id deduplication, the zone to the local hour-of-week slot, the decayed counters per channel and signal, machine opens apart, one read and one write of the recipient (the engine also updates its cohort and population aggregates). Rates from the first to the last record (the engine's to its commit of the last record); per CPU-second divides the records by the CPU time the process used over the same span (all its threads: for the JVM, GC and JIT too; the broker's is in neither), which other work on a shared machine does not take. Correctness: ${sample.length.toLocaleString('en-US')} recipients spread over the population, read from the engine's store and from each peer's store at the end, agree when events, active days, zone, reference time and every cell agree (cell values within 0.2%).`,
         figures: [
           { name: 'engine ingest rate', value: ingest.rate, unit: 'events/s', reference: { name: 'raw consume + decode (kafkajs)', value: raw.rate, unit: 'events/s' } },
           { name: 'Kafka Streams ingest rate, exactly_once_v2', value: eos.rate, unit: 'events/s' },
           { name: 'Kafka Streams ingest rate, at_least_once', value: alos.rate, unit: 'events/s' },
           { name: 'engine / Kafka Streams (exactly_once_v2)', value: ingest.rate / eos.rate, unit: '×', aim: '1.5 or more', met: ingest.rate / eos.rate >= 1.5 },
+          { name: 'engine events per CPU-second', value: ingest.rate * ingest.seconds / ingest.cpuSeconds, unit: 'events/s', reference: { name: 'raw consume + decode (kafkajs)', value: events.length / raw.cpuSeconds, unit: 'events/s' } },
+          { name: 'Kafka Streams (exactly_once_v2) events per CPU-second', value: eos.records / eos.cpuSeconds, unit: 'events/s' },
+          { name: 'Kafka Streams (at_least_once) events per CPU-second', value: alos.records / alos.cpuSeconds, unit: 'events/s' },
+          { name: 'engine / Kafka Streams (exactly_once_v2), per CPU-second', value: (ingest.rate * ingest.seconds * eos.cpuSeconds) / (ingest.cpuSeconds * eos.records), unit: '×' },
           { name: 'engine / Kafka Streams (at_least_once)', value: ingest.rate / alos.rate, unit: '×' },
           { name: 'engine share of the raw rate', value: (100 * ingest.rate) / raw.rate, unit: '%', aim: '50% or more', met: ingest.rate >= 0.5 * raw.rate },
           { name: 'Kafka Streams (exactly_once_v2) share of the raw rate', value: (100 * eos.rate) / raw.rate, unit: '%' },

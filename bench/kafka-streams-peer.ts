@@ -48,6 +48,8 @@ export interface PeerRun {
   rate: number;
   seconds: number;
   records: number;
+  /** CPU time of the whole JVM over the same span (every thread, GC and JIT included). */
+  cpuSeconds: number;
 }
 
 /** Runs the peer until it processed `records` records; with `sample`, it writes those recipients' counters to `dump`. */

@@ -3,7 +3,8 @@
  * the local stack (infra/with-stack.sh starts it when it is not running), printed as they finish
  * and written to BENCHMARKS.md with the machine and the date. --quick runs smaller sizes; --smoke
  * the smallest, only to prove that every section runs (CI does it on a fresh clone); the file says
- * which sizes ran. --recipients=N sets the engine's population (1M by default, 50k quick, 5k smoke).
+ * which sizes ran. --recipients=N sets the engine's population (1M by default, 50k quick, 5k smoke);
+ * --ingest-sizes=N,M,... the populations of the ingest growth section (--no-ingest-sizes skips it).
  */
 import { spawnSync } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
@@ -13,6 +14,7 @@ import { runBacktest } from '../services/backtest/run.ts';
 import { runDecisionBenchmark } from './decision-bench.ts';
 import { runDelayBenchmarks, type BenchSize } from './delay-bench.ts';
 import { runEngineBenchmarks } from './engine-bench.ts';
+import { instancesSection, sizesSection } from './ingest-bench.ts';
 import { formatReport, formatSection, machineInfo, type BenchSection } from './report.ts';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
@@ -20,6 +22,16 @@ const size: BenchSize = process.argv.includes('--smoke') ? 'smoke' : process.arg
 const quick = size !== 'full';
 const recipientsArg = process.argv.find((arg) => arg.startsWith('--recipients='));
 const recipients = recipientsArg ? Number(recipientsArg.slice('--recipients='.length)) : undefined;
+// --ingest-sizes=100000,1000000: the populations of the ingest growth section (the issue's three by
+// default in a full run; 5M takes the longest part of it).
+const sizesArg = process.argv.find((arg) => arg.startsWith('--ingest-sizes='));
+const ingestSizes = sizesArg
+  ? sizesArg.slice('--ingest-sizes='.length).split(',').map(Number)
+  : size === 'smoke'
+    ? [2_000, 5_000]
+    : quick
+      ? [20_000, 50_000, 100_000]
+      : [100_000, 1_000_000, 5_000_000];
 // The real activity logs kept in the repository (data/README.md says where they come from).
 const DATASETS = ['git-activity.csv.gz', 'rails-activity.csv.gz'].map((name) => `${ROOT}data/${name}`);
 
@@ -66,6 +78,9 @@ for (const dataset of DATASETS) show(await backtestSection(dataset));
 show(runDecisionBenchmark({ quick }));
 const engineSmoke = size === 'smoke' ? { recipients: 5_000, steadySeconds: 3, burstTriggers: 1_000 } : {};
 for (const section of await runEngineBenchmarks({ quick, ...engineSmoke, ...(recipients ? { recipients } : {}) })) show(section);
+const ingestLog = (message: string) => process.stderr.write(`bench ingest: ${message}\n`);
+show(await instancesSection({ recipients: size === 'smoke' ? 5_000 : quick ? 50_000 : 300_000, log: ingestLog }));
+if (!process.argv.includes('--no-ingest-sizes')) show(await sizesSection({ sizes: ingestSizes, log: ingestLog }));
 for (const section of await runDelayBenchmarks({ size })) show(section);
 
 const report = formatReport(sections, machineInfo(), new Date(), [

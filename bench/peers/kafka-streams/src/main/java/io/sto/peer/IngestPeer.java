@@ -91,7 +91,8 @@ public final class IngestPeer {
       Thread.sleep(20);
     }
     double seconds = (progress.lastNanos() - progress.firstNanos()) / 1e9;
-    System.out.println("{\"records\":" + progress.records() + ",\"seconds\":" + seconds + ",\"rate\":" + (progress.records() / seconds) + "}");
+    double cpuSeconds = (Progress.processCpuNanos() - progress.firstCpuNanos()) / 1e9;
+    System.out.println("{\"records\":" + progress.records() + ",\"seconds\":" + seconds + ",\"rate\":" + (progress.records() / seconds) + ",\"cpuSeconds\":" + cpuSeconds + "}");
 
     String sample = options.get("sample");
     if (sample != null) dump(streams, Path.of(sample), Path.of(required(options, "dump")), deadline);

@@ -79,7 +79,7 @@ show(runDecisionBenchmark({ quick }));
 const engineSmoke = size === 'smoke' ? { recipients: 5_000, steadySeconds: 3, burstTriggers: 1_000 } : {};
 for (const section of await runEngineBenchmarks({ quick, ...engineSmoke, ...(recipients ? { recipients } : {}) })) show(section);
 const ingestLog = (message: string) => process.stderr.write(`bench ingest: ${message}\n`);
-show(await instancesSection({ recipients: size === 'smoke' ? 5_000 : quick ? 50_000 : 300_000, log: ingestLog }));
+show(await instancesSection({ recipients: size === 'smoke' ? 5_000 : quick ? 200_000 : 500_000, log: ingestLog }));
 if (!process.argv.includes('--no-ingest-sizes')) show(await sizesSection({ sizes: ingestSizes, log: ingestLog }));
 for (const section of await runDelayBenchmarks({ size })) show(section);
 

@@ -26,6 +26,7 @@ import { createKafka } from '../services/shared/kafka/kafka-client.ts';
 import { createLogger } from '../services/shared/logger.ts';
 import { produceRecords } from '../test/integration/support/engine-fixture.ts';
 import { createTestTopics, stackConfig, temporaryDir, topicEnv, uniqueTopics } from '../test/integration/support/stack.ts';
+import { freePort } from './free-port.ts';
 import { buildPeer, counterDifference, readPeerDump, runPeer, type Guarantee, type PeerRun } from './kafka-streams-peer.ts';
 import { formatSection, percentile, type BenchSection } from './report.ts';
 
@@ -224,8 +225,8 @@ export async function runEngineBenchmarks(options: EngineBenchOptions = {}): Pro
   const dirA = await temporaryDir('bench-engine-a');
   const dirB = await temporaryDir('bench-engine-b');
   const env = (dir: string) => ({ ...topicEnv(topics), STO_STATE_DIR: dir, STO_ENGINE_GROUP_ID: `${topics.engagement}.engine`, STO_LOG_LEVEL: 'warn', STO_ENGINE_LOOK_BACK_DAYS: '365' });
-  const engineA = new ChildService({ name: 'engine-a', entry: ChildService.entry('engine'), env: env(dirA.path), adminPort: 19_601, logPath: `${dirA.path}.log` });
-  const engineB = new ChildService({ name: 'engine-b', entry: ChildService.entry('engine'), env: env(dirB.path), adminPort: 19_602, logPath: `${dirB.path}.log` });
+  const engineA = new ChildService({ name: 'engine-a', entry: ChildService.entry('engine'), env: env(dirA.path), adminPort: await freePort(), logPath: `${dirA.path}.log` });
+  const engineB = new ChildService({ name: 'engine-b', entry: ChildService.entry('engine'), env: env(dirB.path), adminPort: await freePort(), logPath: `${dirB.path}.log` });
   try {
     const now = Date.now();
     log(`generating the history of ${recipients.toLocaleString('en-US')} recipients`);

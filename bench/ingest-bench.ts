@@ -18,6 +18,7 @@ import { createLogger } from '../services/shared/logger.ts';
 import { produceRecords } from '../test/integration/support/engine-fixture.ts';
 import { createTestTopics, stackConfig, temporaryDir, topicEnv, uniqueTopics } from '../test/integration/support/stack.ts';
 import { sparsePopulation } from './engine-bench.ts';
+import { freePort } from './free-port.ts';
 import type { BenchSection } from './report.ts';
 
 export interface IngestRun {
@@ -81,6 +82,8 @@ export async function runIngest(options: {
   await createTestTopics(topics, options.partitions);
   const group = `${topics.engagement}.ingest-${instances}-${Date.now()}`;
   const dirs = await Promise.all(Array.from({ length: instances }, (_, i) => temporaryDir(`bench-ingest-${i}`)));
+  const ports: number[] = [];
+  for (let i = 0; i < instances; i++) ports.push(await freePort());
   const engines = dirs.map(
     (dir, i) =>
       new ChildService({
@@ -96,7 +99,7 @@ export async function runIngest(options: {
           ...(options.cpuProfileDir ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${options.cpuProfileDir}` } : {}),
           ...options.env,
         },
-        adminPort: 19_650 + i,
+        adminPort: ports[i]!,
         logPath: `${dir.path}.log`,
       }),
   );

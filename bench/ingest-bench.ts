@@ -203,6 +203,7 @@ export async function sizesSection(options: { sizes: number[]; log: (message: st
         unit: 'events/s',
         ...(recipients === first.recipients ? {} : { reference: { name: `${first.recipients.toLocaleString('en-US')} recipients`, value: first.run.rate, unit: 'events/s' } }),
       },
+      { name: `${recipients.toLocaleString('en-US')} recipients: events per CPU-second`, value: (run.rate * run.seconds) / run.cpuSeconds, unit: 'events/s' },
       { name: `${recipients.toLocaleString('en-US')} recipients: peak RSS`, value: run.peakRss[0]! / MiB, unit: 'MiB' },
       { name: `${recipients.toLocaleString('en-US')} recipients: disk per recipient`, value: run.diskBytes / recipients, unit: 'bytes' },
     ]),

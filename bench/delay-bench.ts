@@ -24,11 +24,12 @@ import { createTestTopics, stackConfig, temporaryDir, topicEnv, uniqueTopics } f
 import { PollingScheduler } from './delay-poller.ts';
 import { benchScheduledSend, ScheduledSendTemplates } from './delay-records.ts';
 import { formatSection, percentile, type BenchFigure, type BenchSection } from './report.ts';
+import { freePort } from './free-port.ts';
 
 /** The bootstrap step's default partition count. */
 const PARTITIONS = 6;
 /** Admin ports of the child services (19500–19599 are the benchmarks'). */
-const ADMIN_PORTS = { steady: 19_501, burst: 19_502, pending: 19_503, guards: 19_504 } as const;
+const ADMIN_PORTS = { steady: 19_501, burst: 19_502, pending: 19_503, guards: 19_504 } as const; // the run labels (ports: free ones)
 const POLL_INTERVAL_MS = 1_000;
 const LATENESS_HISTOGRAM = 'sto_delay_release_lateness_seconds';
 const HOUR_MS = 3_600_000;
@@ -95,7 +96,7 @@ async function startDelayRun(label: keyof typeof ADMIN_PORTS, options: { changel
     name: `delay-${label}`,
     entry: ChildService.entry('delay'),
     env: { ...topicEnv(topics), STO_STATE_DIR: stateDir.path, STO_DELAY_GROUP_ID: `${topics.scheduled}.delay`, STO_INSTANCE_ID: `bench-${label}`, STO_LOG_LEVEL: 'warn' },
-    adminPort: ADMIN_PORTS[label],
+    adminPort: await freePort(),
     logPath,
   });
   service.start();

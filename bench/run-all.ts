@@ -3,16 +3,19 @@
  * the local stack (infra/with-stack.sh starts it when it is not running), printed as they finish
  * and written to BENCHMARKS.md with the machine and the date. --quick runs smaller sizes; --smoke
  * the smallest, only to prove that every section runs (CI does it on a fresh clone); the file says
- * which sizes ran. --recipients=N sets the engine's population (1M by default, 50k quick, 5k smoke).
+ * which sizes ran. --recipients=N sets the engine's population (1M by default, 50k quick, 5k smoke);
+ * --ingest-sizes=N,M,... the populations of the ingest growth section (--no-ingest-sizes skips it).
  */
 import { spawnSync } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
+import { loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { runBacktest } from '../services/backtest/run.ts';
 import { runDecisionBenchmark } from './decision-bench.ts';
 import { runDelayBenchmarks, type BenchSize } from './delay-bench.ts';
 import { runEngineBenchmarks } from './engine-bench.ts';
 import { runOutcomesBenchmark } from './outcomes-bench.ts';
+import { instancesSection, sizesSection } from './ingest-bench.ts';
 import { formatReport, formatSection, machineInfo, type BenchSection } from './report.ts';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
@@ -20,6 +23,16 @@ const size: BenchSize = process.argv.includes('--smoke') ? 'smoke' : process.arg
 const quick = size !== 'full';
 const recipientsArg = process.argv.find((arg) => arg.startsWith('--recipients='));
 const recipients = recipientsArg ? Number(recipientsArg.slice('--recipients='.length)) : undefined;
+// --ingest-sizes=100000,1000000: the populations of the ingest growth section (the issue's three by
+// default in a full run; 5M takes the longest part of it).
+const sizesArg = process.argv.find((arg) => arg.startsWith('--ingest-sizes='));
+const ingestSizes = sizesArg
+  ? sizesArg.slice('--ingest-sizes='.length).split(',').map(Number)
+  : size === 'smoke'
+    ? [2_000, 5_000]
+    : quick
+      ? [20_000, 50_000, 100_000]
+      : [100_000, 1_000_000, 5_000_000];
 // The real activity logs kept in the repository (data/README.md says where they come from).
 const DATASETS = ['git-activity.csv.gz', 'rails-activity.csv.gz'].map((name) => `${ROOT}data/${name}`);
 
@@ -52,6 +65,10 @@ async function backtestSection(dataset: string): Promise<BenchSection> {
   };
 }
 
+// The machine may be shared: its load beside the figures says how far absolute rates can be trusted
+// (ratios measured in the same run much more).
+const loadText = () => loadavg().map((value) => value.toFixed(2)).join(', ');
+const loadAtStart = loadText();
 const sections: BenchSection[] = [];
 const show = (section: BenchSection) => {
   sections.push(section);
@@ -62,6 +79,9 @@ for (const dataset of DATASETS) show(await backtestSection(dataset));
 show(runDecisionBenchmark({ quick }));
 const engineSmoke = size === 'smoke' ? { recipients: 5_000, steadySeconds: 3, burstTriggers: 1_000 } : {};
 for (const section of await runEngineBenchmarks({ quick, ...engineSmoke, ...(recipients ? { recipients } : {}) })) show(section);
+const ingestLog = (message: string) => process.stderr.write(`bench ingest: ${message}\n`);
+show(await instancesSection({ recipients: size === 'smoke' ? 5_000 : quick ? 200_000 : 500_000, log: ingestLog }));
+if (!process.argv.includes('--no-ingest-sizes')) show(await sizesSection({ sizes: ingestSizes, log: ingestLog }));
 for (const section of await runDelayBenchmarks({ size })) show(section);
 show(await runOutcomesBenchmark({ size }));
 
@@ -69,6 +89,7 @@ const report = formatReport(sections, machineInfo(), new Date(), [
   `mode: ${size === 'full' ? 'full' : `--${size} (smaller sizes; each section says which)`}`,
   `broker: Apache Kafka 3.9.1 (KRaft, one node) and Apicurio Registry 3.3.3 on 127.0.0.1, started by infra/stack.sh on the same machine`,
   `java: ${javaVersion()}`,
+  `load average (1, 5, 15 min): ${loadAtStart} at the start, ${loadText()} at the end`,
 ]);
 await writeFile(`${ROOT}BENCHMARKS.md`, report);
 process.stdout.write('wrote BENCHMARKS.md\n');

@@ -1,3 +1,5 @@
+import type { ByteWriter } from '../model/byte-codec.ts';
+
 /**
  * The recent event ids of one recipient, for deduplication: (32-bit id hash, event second) pairs,
  * newest last, bounded in count and age. Kept next to the recipient's counters, so it moves with
@@ -42,6 +44,14 @@ export class RecentEventIds {
     const kept = this.#entries.filter((entry) => entry.second >= horizon).slice(-maxIds);
     this.#entries.splice(0, this.#entries.length, ...kept);
     return false;
+  }
+
+  /** encode() into a writer (the recipient record's). */
+  writeTo(writer: ByteWriter): void {
+    for (const entry of this.#entries) {
+      writer.uint32(entry.hash >>> 0);
+      writer.uint32(entry.second >>> 0);
+    }
   }
 
   encode(): Buffer {

@@ -1,5 +1,5 @@
 import { ByteReader, ByteWriter } from '../model/byte-codec.ts';
-import { decodeProfile, encodeProfile, type Profile } from '../model/profile.ts';
+import { decodeProfile, encodeProfile, writeProfile, type Profile } from '../model/profile.ts';
 import { RecentEventIds } from './recent-event-ids.ts';
 
 /**
@@ -35,12 +35,16 @@ export function newRecipientRecord(): Omit<RecipientRecord, 'profile'> {
  */
 const LAYOUT = 1;
 
+/** The profile being encoded: one writer for every call (its bytes are copied into the record's). */
+const profileScratch = new ByteWriter(256);
+
 export function encodeRecipient(record: RecipientRecord): Buffer {
-  const profile = encodeProfile(record.profile);
-  const recent = record.recent.encode();
+  profileScratch.reset();
+  writeProfile(profileScratch, record.profile);
+  const profile = profileScratch.done();
   const split = record.split ? [...record.split].map(([zone, contribution]) => [zone, encodeProfile(contribution)] as const) : [];
   const splitBytes = split.reduce((sum, [zone, bytes]) => sum + zone.length * 3 + bytes.length + 6, 0);
-  const writer = new ByteWriter(profile.length + recent.length + splitBytes + 16 + (record.cohort?.length ?? 0) * 3);
+  const writer = new ByteWriter(profile.length + record.recent.size * 8 + splitBytes + 16 + (record.cohort?.length ?? 0) * 3);
   writer.varint(0);
   writer.varint(LAYOUT);
   writer.string(record.cohort === null ? '\x00' : record.cohort === record.profile.timeZone ? '' : record.cohort);
@@ -52,7 +56,7 @@ export function encodeRecipient(record: RecipientRecord): Buffer {
   }
   writer.varint(profile.length);
   writer.bytes(profile);
-  writer.bytes(recent);
+  record.recent.writeTo(writer);
   return asBuffer(writer.done());
 }
 

@@ -30,7 +30,25 @@ export class ByteWriter {
     this.#bytes[this.#at++] = value >> 8;
     this.#bytes[this.#at++] = value & 0xff;
   }
+  uint32(value: number): void {
+    this.#ensure(4);
+    this.#bytes[this.#at++] = (value >>> 24) & 0xff;
+    this.#bytes[this.#at++] = (value >>> 16) & 0xff;
+    this.#bytes[this.#at++] = (value >>> 8) & 0xff;
+    this.#bytes[this.#at++] = value & 0xff;
+  }
   string(value: string): void {
+    // Zone names and ids are ASCII: written in place, without a Buffer per string (the state
+    // codecs write one or two per event).
+    const length = value.length;
+    let ascii = length < 0x80;
+    for (let i = 0; ascii && i < length; i++) ascii = value.charCodeAt(i) < 0x80;
+    if (ascii) {
+      this.#ensure(length + 1);
+      this.#bytes[this.#at++] = length;
+      for (let i = 0; i < length; i++) this.#bytes[this.#at++] = value.charCodeAt(i);
+      return;
+    }
     const encoded = Buffer.from(value, 'utf8');
     this.varint(encoded.length);
     this.bytes(encoded);
@@ -42,6 +60,10 @@ export class ByteWriter {
   }
   done(): Uint8Array {
     return this.#bytes.subarray(0, this.#at);
+  }
+  /** Starts over on the same memory (what done() returned before is overwritten by new writes). */
+  reset(): void {
+    this.#at = 0;
   }
 }
 
@@ -84,6 +106,8 @@ export class ByteReader {
     return this.take(this.#bytes.length - this.#at);
   }
   string(): string {
-    return Buffer.from(this.take(this.varint())).toString('utf8');
+    const bytes = this.take(this.varint());
+    // A view, not a copy (Buffer.from of a Uint8Array copies it).
+    return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length).toString('utf8');
   }
 }

@@ -2,10 +2,13 @@ import { describe, expect, it } from 'vitest';
 import {
   applyEngagement,
   cellIndex,
+  decayTo,
   decodeProfile,
   emptyProfile,
   encodeProfile,
+  mergeProfile,
   quantize,
+  sharedDenseCells,
   type EngagementInput,
   type Profile,
 } from '../../../services/model/profile.ts';
@@ -163,5 +166,29 @@ describe('decay replay', () => {
     const old = profile.cells.get(cellIndex('EMAIL', 'SESSION', 9))!;
     const fresh = profile.cells.get(cellIndex('EMAIL', 'SESSION', 20))!;
     expect(old / fresh).toBeCloseTo(0.5, 3);
+  });
+});
+
+describe('sharedDenseCells', () => {
+  it('follows every change made through the module after it was first read, and only then rebuilds', () => {
+    const params = { halfLifeDays: 30 };
+    const profile = emptyProfile();
+    // Changed before any read: nothing is kept for it yet.
+    applyEngagement(profile, { slot: 5, channel: 'EMAIL', signal: 'CLICK', atMs: 1_000, localDay: 0 }, params);
+    const first = sharedDenseCells(profile);
+    expect(first.values[cellIndex('EMAIL', 'CLICK', 5)]).toBe(profile.cells.get(cellIndex('EMAIL', 'CLICK', 5)));
+    expect(sharedDenseCells(profile)).toBe(first);
+    applyEngagement(profile, { slot: 5, channel: 'EMAIL', signal: 'CLICK', atMs: 2_000, localDay: 0 }, params);
+    const second = sharedDenseCells(profile);
+    expect(second).not.toBe(first);
+    expect(second.values[cellIndex('EMAIL', 'CLICK', 5)]).toBe(profile.cells.get(cellIndex('EMAIL', 'CLICK', 5)));
+    decayTo(profile, 40 * 86_400_000, params);
+    expect(sharedDenseCells(profile).values[cellIndex('EMAIL', 'CLICK', 5)]).toBe(profile.cells.get(cellIndex('EMAIL', 'CLICK', 5)));
+    const other = emptyProfile();
+    applyEngagement(other, { slot: 6, channel: 'PUSH', signal: 'SESSION', atMs: 40 * 86_400_000, localDay: 40 }, params);
+    const before = sharedDenseCells(profile);
+    mergeProfile(profile, other, 1, params);
+    expect(sharedDenseCells(profile)).not.toBe(before);
+    expect(sharedDenseCells(profile).values[cellIndex('PUSH', 'SESSION', 6)]).toBe(profile.cells.get(cellIndex('PUSH', 'SESSION', 6)));
   });
 });

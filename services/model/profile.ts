@@ -18,6 +18,11 @@ const CELLS_PER_CHANNEL = SIGNALS.length * HOURS_PER_WEEK;
  */
 const RECENT_BASE = CHANNELS.length * CELLS_PER_CHANNEL;
 
+/** Whether a cell index belongs to the recent layer (every index from RECENT_BASE on). */
+export function isRecentCell(index: number): boolean {
+  return index >= RECENT_BASE;
+}
+
 /** Index of a cell of the recent layer (first engagements of the day, also decayed per active day). */
 export function recentCellIndex(channel: ModelChannel, slot: number): number {
   return RECENT_BASE + CHANNELS.indexOf(channel) * HOURS_PER_WEEK + slot;

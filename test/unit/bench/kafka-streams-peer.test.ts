@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { counterDifference, type PeerCounters } from '../../../bench/kafka-streams-peer.ts';
-import { applyEngagement, emptyProfile, type Profile } from '../../../services/model/profile.ts';
+import { applyEngagement, emptyProfile, isRecentCell, recentCellIndex, type Profile } from '../../../services/model/profile.ts';
 
 function engineProfile(): Profile {
   const profile = emptyProfile();
@@ -48,5 +48,18 @@ describe('the Kafka Streams peer comparison', () => {
     const extra = asPeer(profile);
     extra.cells['999'] = 1;
     expect(counterDifference(profile, extra)).toMatch(/cells vs/);
+  });
+
+  it("leaves the engine's recent layer out (the peer keeps no such cells), and still compares every other cell", () => {
+    const profile = engineProfile();
+    const peer = asPeer(profile);
+    profile.cells.set(recentCellIndex('EMAIL', 12), 0.5);
+    expect(isRecentCell(recentCellIndex('EMAIL', 12))).toBe(true);
+    expect(counterDifference(profile, peer)).toBeNull();
+    const [index, value] = Object.entries(peer.cells)[0]!;
+    peer.cells[index] = value * 1.01;
+    expect(counterDifference(profile, peer)).toMatch(new RegExp(`^cell ${index}:`));
+    delete peer.cells[index];
+    expect(counterDifference(profile, peer)).toMatch(/cells vs/);
   });
 });

@@ -105,10 +105,10 @@ const adminServices = pipelineServices.filter(([, service]) => environmentOf(ser
 
 describe('docker-compose.yml', () => {
   it('has the parts the design names', () => {
-    expect(Object.keys(compose.services).sort()).toEqual(['delay', 'engine', 'grafana', 'init', 'kafka', 'prometheus', 'schema-registry']);
+    expect(Object.keys(compose.services).sort()).toEqual(['delay', 'engine', 'grafana', 'init', 'kafka', 'outcomes', 'prometheus', 'schema-registry']);
     expect(compose.services.kafka?.image).toMatch(/^apache\/kafka:3\.9\./);
     expect(compose.services['schema-registry']?.image).toMatch(/^confluentinc\/cp-schema-registry:7\.\d+\.\d+$/);
-    expect(adminServices.map(([name]) => name).sort()).toEqual(['delay', 'engine']);
+    expect(adminServices.map(([name]) => name).sort()).toEqual(['delay', 'engine', 'outcomes']);
   });
 
   it.each(services)('%s has an image or a build', (_name, service) => {
@@ -125,7 +125,7 @@ describe('docker-compose.yml', () => {
       expect(entry, name).toMatch(/^services\/[a-z-]+\/main\.ts$/);
     }
     const commands = Object.fromEntries(pipelineServices.map(([name, service]) => [name, (service.command as string[])[1]]));
-    expect(commands).toEqual({ init: 'services/bootstrap/main.ts', engine: 'services/engine/main.ts', delay: 'services/delay/main.ts' });
+    expect(commands).toEqual({ init: 'services/bootstrap/main.ts', engine: 'services/engine/main.ts', delay: 'services/delay/main.ts', outcomes: 'services/outcomes/main.ts' });
     // The bootstrap entry point exists now; engine and delay are checked as they land.
     expect(existsSync(`${ROOT}services/bootstrap/main.ts`)).toBe(true);
   });
@@ -183,7 +183,7 @@ describe('docker-compose.yml', () => {
     const published = services.flatMap(([name, service]) => (service.ports ?? []).map((port) => [name, port] as const));
 
     it('publishes ports', () => {
-      expect(published.map(([name]) => name).sort()).toEqual(['delay', 'engine', 'grafana', 'kafka', 'prometheus', 'schema-registry']);
+      expect(published.map(([name]) => name).sort()).toEqual(['delay', 'engine', 'grafana', 'kafka', 'outcomes', 'prometheus', 'schema-registry']);
     });
 
     it.each(published)('%s binds its published port %s to 127.0.0.1 unless told otherwise', (_name, port) => {

@@ -8,8 +8,9 @@ import { ChaosStack } from '../support/chaos-stack.ts';
 import { delayBurstThroughFault, engineIngestThroughFault, type ChaosContext } from '../support/chaos-scenarios.ts';
 import { stackConfig } from '../support/stack.ts';
 
-// A stack of this file's own (ports 50100-50199): its broker is killed with SIGKILL mid-run.
-const stack = new ChaosStack('chaos-bounce', { kafka: 50192, controller: 50193, registry: 50181, registryManagement: 50190 });
+// A stack of this file's own (ports 31100-31199, below the kernel's ephemeral range 32768-60999,
+// so no client connection of another job can hold one): its broker is killed with SIGKILL mid-run.
+const stack = new ChaosStack('chaos-bounce', { kafka: 31192, controller: 31193, registry: 31181, registryManagement: 31190 });
 Object.assign(process.env, stack.settings);
 
 const EVENTS = 100_000;

@@ -9,13 +9,13 @@ import { delayBurstThroughFault, engineIngestThroughFault, type ChaosContext } f
 import { stackConfig, temporaryDir } from '../support/stack.ts';
 import { Toxiproxy } from '../support/toxiproxy.ts';
 
-// A stack of this file's own (ports 50200-50299). The services reach the broker only through
-// Toxiproxy: the broker's second listener (PROXIED, port 50294) advertises the proxy's address
-// (50295), so every connection a service opens, bootstrap or partition leader, goes through it.
+// A stack of this file's own (ports 31200-31299, below the kernel's ephemeral range). The services reach the broker only through
+// Toxiproxy: the broker's second listener (PROXIED, port 31294) advertises the proxy's address
+// (31295), so every connection a service opens, bootstrap or partition leader, goes through it.
 // The test harness (topics, input, reading the output) uses the direct listener.
-const stack = new ChaosStack('chaos-network', { kafka: 50292, controller: 50293, registry: 50281, registryManagement: 50290 });
-const PROXIED_LISTENER = 50294;
-const PROXY_PORT = 50295;
+const stack = new ChaosStack('chaos-network', { kafka: 31292, controller: 31293, registry: 31281, registryManagement: 31290 });
+const PROXIED_LISTENER = 31294;
+const PROXY_PORT = 31295;
 const PROXY = 'kafka';
 Object.assign(process.env, stack.settings);
 
@@ -23,7 +23,7 @@ const EVENTS = 100_000;
 const BURST = 20_000;
 
 describe('chaos: the network between the services and the broker is cut, slowed and throttled', () => {
-  const toxiproxy = new Toxiproxy(50274);
+  const toxiproxy = new Toxiproxy(31274);
   const cleanups: (() => Promise<unknown>)[] = [];
   const throughProxy = { STO_KAFKA_BROKERS: `127.0.0.1:${PROXY_PORT}` };
   let kafka: Kafka;

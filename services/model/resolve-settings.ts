@@ -64,21 +64,9 @@ export interface TriggerSettings {
   holdoutShare: number | null;
 }
 
-export interface ResolvedSettings {
-  windowHours: number;
-  quietHours: QuietHours | null;
-  quietHoursPolicy: QuietHoursPolicy;
-  defaultLocalMinute: number | null;
-  objective: Objective;
-  holdoutShare: number;
-  optimize: boolean;
-  urgentChannels: readonly Channel[];
-  transactionalChannels: readonly Channel[];
-  quietHoursApply: boolean;
-  expiryGraceMinutes: number;
-  caps: FrequencyCaps | null;
+/** The value each setting takes for one send, and where it came from. */
+export interface ResolvedSettings extends Omit<DeploymentSettings, 'stopOn'> {
   stopOn: StopRule[];
-  steps: readonly SequenceStep[];
   sources: Record<SettingName, SettingsSource>;
 }
 

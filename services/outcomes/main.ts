@@ -45,7 +45,7 @@ async function main(config: Readonly<OutcomesConfig>): Promise<void> {
     clock,
     onPublished: (topic, code) => metrics.deadLetters.inc({ topic, code }),
   });
-  const handler = new OutcomesHandler({ config, codec, outcomeWriter, metrics, deadLetterWriter, clock });
+  const handler = new OutcomesHandler({ config, codec, outcomeWriter, metrics, deadLetters, clock });
   const runner = new PartitionedRunner({
     kafka,
     producer,

@@ -1,9 +1,10 @@
 import type { KafkaMessage } from 'kafkajs';
-import type { DeadLetter, ErasureRequest, ReadySend, ReceivedEngagementEvent, ScheduledSend, UnreleasedSend } from '../shared/contracts/record-types.ts';
+import type { ErasureRequest, ReadySend, ReceivedEngagementEvent, ScheduledSend, UnreleasedSend } from '../shared/contracts/record-types.ts';
 import { deadLetterTopic } from '../shared/config/common-config.ts';
 import { UNKNOWN_SYMBOL } from '../shared/contracts/record-types.ts';
 import type { SchemaCodec, Writer } from '../shared/contracts/schema-codec.ts';
-import { ErrorCode, InputError, errorMessage } from '../shared/errors.ts';
+import { ErrorCode, InputError, StoError, errorMessage } from '../shared/errors.ts';
+import type { DeadLetterPublisher } from '../shared/kafka/dead-letter-publisher.ts';
 import type { PartitionStore } from '../shared/stream/partition-store.ts';
 import type { Emit, PartitionHandler, PunctuationContext, Punctuator } from '../shared/stream/partition-handler.ts';
 import type { StateTransaction } from '../shared/stream/state-transaction.ts';
@@ -48,18 +49,18 @@ export class OutcomesHandler implements PartitionHandler<OutcomesPartitionState>
   readonly #codec: SchemaCodec;
   readonly #outcomeWriter: Writer;
   readonly #metrics: OutcomesMetrics;
-  readonly #deadLetterWriter: Writer | null;
+  readonly #deadLetters: DeadLetterPublisher | null;
   readonly #clock: () => number;
   /** Unreadable stored records met while consuming the current record: dead-lettered with it. */
   #corrupt: Array<{ partition: number; key: string; bytes: Buffer; reason: string }> = [];
   readonly punctuator: Punctuator<OutcomesPartitionState> = this;
 
-  constructor(options: { config: Readonly<OutcomesConfig>; codec: SchemaCodec; outcomeWriter: Writer; metrics: OutcomesMetrics; deadLetterWriter?: Writer; clock?: () => number }) {
+  constructor(options: { config: Readonly<OutcomesConfig>; codec: SchemaCodec; outcomeWriter: Writer; metrics: OutcomesMetrics; deadLetters?: DeadLetterPublisher; clock?: () => number }) {
     this.#config = options.config;
     this.#codec = options.codec;
     this.#outcomeWriter = options.outcomeWriter;
     this.#metrics = options.metrics;
-    this.#deadLetterWriter = options.deadLetterWriter ?? null;
+    this.#deadLetters = options.deadLetters ?? null;
     this.#clock = options.clock ?? Date.now;
   }
 
@@ -79,21 +80,9 @@ export class OutcomesHandler implements PartitionHandler<OutcomesPartitionState>
   #emitCorrupt(topic: string, message: KafkaMessage, emit: Emit): void {
     for (const corrupt of this.#corrupt.splice(0)) {
       this.#metrics.quarantined.inc();
-      if (!this.#deadLetterWriter) continue;
-      const letter: DeadLetter = {
-        sourceTopic: this.#config.common.topics.outcomesChangelog,
-        sourcePartition: corrupt.partition,
-        sourceOffset: -1,
-        sourceTimestamp: Number(message.timestamp) || 0,
-        key: Buffer.from(corrupt.key, 'utf8'),
-        value: corrupt.bytes,
-        headers: { 'sto-input-topic': Buffer.from(topic), 'sto-input-offset': Buffer.from(message.offset) },
-        errorCode: ErrorCode.CORRUPT_STATE,
-        reason: corrupt.reason.slice(0, 2_000),
-        service: 'outcomes',
-        failedAt: this.#clock(),
-      };
-      emit({ topic: deadLetterTopic(topic), message: { key: corrupt.key, value: this.#codec.encode(this.#deadLetterWriter, letter), headers: { 'sto-error-code': ErrorCode.CORRUPT_STATE } } });
+      if (!this.#deadLetters) continue;
+      const stored = { topic: this.#config.common.topics.outcomesChangelog, partition: corrupt.partition, offset: '-1', timestamp: String(Number(message.timestamp) || 0), key: Buffer.from(corrupt.key, 'utf8'), value: corrupt.bytes, headers: { 'sto-input-topic': topic, 'sto-input-offset': message.offset } };
+      emit(this.#deadLetters.letter(stored, new StoError(ErrorCode.CORRUPT_STATE, corrupt.reason), deadLetterTopic(topic)));
     }
   }
 

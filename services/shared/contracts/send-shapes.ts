@@ -69,18 +69,8 @@ export function scheduledSendOf(decision: DecisionFields, trigger: TriggerFields
   };
 }
 
-/** A scheduled send as the delay service holds it until its instant. */
-export interface PendingSend {
-  scheduleId: string;
-  triggerId: string;
-  recipientId: string;
-  campaignId: string;
-  messageId: string | null;
-  channel: Channel;
-  reason: DecisionReason;
-  sendAt: number;
-  timeZone: string;
-  payload: Buffer;
+/** A scheduled send as the delay service holds it until its instant: what its release will carry, and the release conditions. */
+export interface PendingSend extends Omit<ReadySend, 'releasedAt'> {
   /** Checked again at release (absent in sends stored by earlier versions: none). */
   quietHours?: QuietHours | null;
   expiresAt?: number | null;

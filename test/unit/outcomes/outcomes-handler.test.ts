@@ -1,3 +1,5 @@
+import type { Producer } from 'kafkajs';
+import { DeadLetterPublisher } from '../../../services/shared/kafka/dead-letter-publisher.ts';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
@@ -32,7 +34,7 @@ async function setUp() {
   const writers = new Map<ContractName, Writer>();
   for (const [contract, topic] of subjects) writers.set(contract, await codec.writer(contract, valueSubject(topic)));
   const metrics = new Registry();
-  const handler = new OutcomesHandler({ config, codec, outcomeWriter: writers.get('outcome')!, deadLetterWriter: writers.get('deadLetter')!, metrics: new OutcomesMetrics(metrics), clock: () => T0 });
+  const handler = new OutcomesHandler({ config, codec, outcomeWriter: writers.get('outcome')!, deadLetters: new DeadLetterPublisher({ producer: {} as Producer, codec, writer: writers.get('deadLetter')!, service: 'outcomes', clock: () => T0 }), metrics: new OutcomesMetrics(metrics), clock: () => T0 });
   const db = new MemoryLevel<string, Buffer>({ keyEncoding: 'utf8', valueEncoding: 'buffer' });
   const store = await PartitionStore.open({ baseDir: join(tmpdir(), 'sto-outcomes-handler'), partition: 0, factory: () => db as never });
   const state: OutcomesPartitionState = await handler.onOpen(store);

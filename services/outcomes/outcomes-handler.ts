@@ -21,6 +21,7 @@ const CLOSED = 'closed:'; // closed:<scheduleId> → closedAt: late and replayed
 const CLOSED_BY = 'closedby:'; // closedby:<closedAt>:<scheduleId> → '' (forgetting closed ids after the retention)
 const MESSAGE = 'msg:'; // msg:<messageId> → scheduleId (attribution by message id)
 const LATEST = 'last:'; // last:<recipient>\0<campaign>\0<channel> → LatestSend (attribution to the latest send)
+const RECIPIENT = 'rcpt:'; // rcpt:<recipient>\0<scheduleId> → '' (an erasure finds the recipient's sends, open or closed)
 const AGGREGATE = 'agg:'; // agg:<campaign>\0<channel> → the partition's partial aggregate
 
 const pad = (ms: number) => String(Math.max(0, Math.floor(ms))).padStart(15, '0');
@@ -67,7 +68,7 @@ export class OutcomesHandler implements PartitionHandler<OutcomesPartitionState>
   async handle(topic: string, message: KafkaMessage, tx: StateTransaction, emit: Emit, state: OutcomesPartitionState): Promise<void> {
     this.#corrupt = [];
     try {
-      await this.#handle(topic, message, tx, state);
+      await this.#handle(topic, message, tx, emit, state);
     } finally {
       this.#emitCorrupt(topic, message, emit);
     }
@@ -86,7 +87,7 @@ export class OutcomesHandler implements PartitionHandler<OutcomesPartitionState>
     }
   }
 
-  async #handle(topic: string, message: KafkaMessage, tx: StateTransaction, state: OutcomesPartitionState): Promise<void> {
+  async #handle(topic: string, message: KafkaMessage, tx: StateTransaction, emit: Emit, state: OutcomesPartitionState): Promise<void> {
     const { topics, maxRecordBytes } = this.#config.common;
     if ((message.value?.length ?? 0) > maxRecordBytes) throw new InputError(ErrorCode.OVERSIZE, `record of ${message.value?.length} bytes exceeds STO_MAX_RECORD_BYTES=${maxRecordBytes}`);
     if (topic === topics.engagement) return this.#applyEvent(await this.#codec.decode<ReceivedEngagementEvent>('engagement', message.value), tx, state);
@@ -119,7 +120,7 @@ export class OutcomesHandler implements PartitionHandler<OutcomesPartitionState>
     if (topic === topics.erasure) {
       const request = await this.#codec.decode<ErasureRequest>('erasure', message.value);
       if (!request.recipientId) throw new InputError(ErrorCode.INVALID_FIELD, 'recipientId is required');
-      return this.#erase(request.recipientId, tx, state);
+      return this.#erase(request.recipientId, tx, emit, state);
     }
     if (topic === topics.unreleased) {
       const record = await this.#codec.decode<UnreleasedSend>('unreleased', message.value);
@@ -166,25 +167,37 @@ export class OutcomesHandler implements PartitionHandler<OutcomesPartitionState>
   }
 
   /**
-   * Erasure: the recipient's open sends and attribution indexes go (they never produce an outcome);
-   * outcomes already emitted stay on the outcomes topic (see the README's Outcomes section).
+   * Erasure: the recipient's open sends and attribution indexes go (they never produce an outcome,
+   * and their late records are ignored as those of a closed send), and every outcome already
+   * emitted for the recipient gets a tombstone on the compacted outcomes topic, so compaction
+   * removes it. The campaign aggregates name no recipient and keep their counts.
    */
-  async #erase(recipientId: string, tx: StateTransaction, state: OutcomesPartitionState): Promise<void> {
+  async #erase(recipientId: string, tx: StateTransaction, emit: Emit, state: OutcomesPartitionState): Promise<void> {
+    const prefix = `${RECIPIENT}${recipientId}\0`;
     const keys = new Set<string>();
-    for await (const [key] of tx.store.entries({ gte: SEND, lt: `${SEND}\xff` })) keys.add(key);
-    for (const key of tx.dirty.keys()) if (key.startsWith(SEND)) keys.add(key);
+    for await (const [key] of tx.store.entries({ gte: prefix, lt: `${prefix}\xff` })) keys.add(key);
+    for (const [key, value] of tx.dirty) if (key.startsWith(prefix) && value !== null) keys.add(key);
+    const now = this.#clock();
     for (const key of keys) {
-      const ledger = await this.#ledger(tx, key.slice(SEND.length));
-      if (!ledger || ledger.recipientId !== recipientId) continue;
+      const scheduleId = key.slice(prefix.length);
       tx.delete(key);
-      tx.delete(`${DUE}${pad(closeAt(ledger, this.#config))}:${ledger.scheduleId}`);
-      if (ledger.messageId) tx.delete(MESSAGE + ledger.messageId);
-      state.uncommittedOpen--;
-      count(state.sends, 'erased');
+      const ledger = await this.#ledger(tx, scheduleId);
+      if (ledger) {
+        tx.delete(SEND + scheduleId);
+        tx.delete(`${DUE}${pad(closeAt(ledger, this.#config))}:${scheduleId}`);
+        if (ledger.messageId) tx.delete(MESSAGE + ledger.messageId);
+        tx.put(CLOSED + scheduleId, Buffer.from(String(now)));
+        tx.put(`${CLOSED_BY}${pad(now)}:${scheduleId}`, EMPTY);
+        state.uncommittedOpen--;
+        count(state.sends, 'erased');
+      } else {
+        emit({ topic: this.#config.common.topics.outcomes, message: { key: scheduleId, value: null, headers: { 'sto-schedule-id': scheduleId } } });
+        count(state.sends, 'erased_outcome');
+      }
     }
-    const prefix = `${LATEST}${recipientId}\0`;
-    for await (const [key] of tx.store.entries({ gte: prefix, lt: `${prefix}\xff` })) tx.delete(key);
-    for (const key of tx.dirty.keys()) if (key.startsWith(prefix)) tx.delete(key);
+    const latest = `${LATEST}${recipientId}\0`;
+    for await (const [key] of tx.store.entries({ gte: latest, lt: `${latest}\xff` })) tx.delete(key);
+    for (const key of tx.dirty.keys()) if (key.startsWith(latest)) tx.delete(key);
   }
 
   async #ledger(tx: StateTransaction, scheduleId: string): Promise<SendLedger | null> {
@@ -219,7 +232,10 @@ export class OutcomesHandler implements PartitionHandler<OutcomesPartitionState>
       tx.put(`${DUE}${pad(dueAfter)}:${after.scheduleId}`, EMPTY);
     }
     if (after.messageId && !before?.messageId) tx.put(MESSAGE + after.messageId, Buffer.from(after.scheduleId));
-    if (!before) state.uncommittedOpen++;
+    if (!before) {
+      tx.put(`${RECIPIENT}${after.recipientId}\0${after.scheduleId}`, EMPTY);
+      state.uncommittedOpen++;
+    }
   }
 
   async onOpen(store: PartitionStore): Promise<OutcomesPartitionState> {

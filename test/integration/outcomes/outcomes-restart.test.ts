@@ -24,6 +24,7 @@ describe('the outcomes stage after a SIGKILL with its local state lost: restored
   const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
   const consumer = kafka.consumer({ groupId: `${topics.outcomes}.reader` });
   const outcomes = new Map<string, SendOutcome>();
+  const tombstones = new Set<string>();
   let stateDir: { path: string; remove: () => Promise<void> };
   let service: ChildService;
 
@@ -51,6 +52,10 @@ describe('the outcomes stage after a SIGKILL with its local state lost: restored
     await consumer.subscribe({ topic: topics.outcomes, fromBeginning: true });
     await consumer.run({
       eachMessage: async ({ message }) => {
+        if (message.value === null) {
+          tombstones.add(String(message.key));
+          return;
+        }
         const outcome = await codec.decode<SendOutcome>('outcome', message.value);
         outcomes.set(outcome.scheduleId, outcome);
       },
@@ -124,5 +129,13 @@ describe('the outcomes stage after a SIGKILL with its local state lost: restored
     const opened = sends.filter((_, i) => i % 2 === 0 || i % 3 === 0);
     const treatmentOpened = opened.filter((send) => send.arm === 'TREATMENT').length;
     expect(report.rates.open.treatment.rate * report.rates.open.treatment.sends).toBeCloseTo(treatmentOpened, 6);
+
+    // Erasure after the close, on the restored state: each erased recipient's outcome gets a
+    // tombstone on the compacted topic, and nobody else's does.
+    const erased = sends.filter((_, i) => i % 30 === 7);
+    await produceAs(producer, codec, 'erasure', topics.erasure, erased.map((send, i) => ({ requestId: `erase-${i}`, recipientId: send.recipientId, requestedAt: Date.now() })));
+    await waitFor(() => erased.every((send) => tombstones.has(send.scheduleId)), 60_000, () => `a tombstone for each of the ${erased.length} erased recipients' outcomes (${tombstones.size} so far)`);
+    await waitFor(async () => (await service.metric('sto_outcomes_send_records_total', { source: 'erased_outcome' })) >= erased.length, 30_000, 'the stage to count the erased outcomes');
+    expect([...tombstones].sort()).toEqual(erased.map((send) => send.scheduleId).sort());
   }, 300_000);
 });

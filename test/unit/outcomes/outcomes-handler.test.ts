@@ -105,18 +105,38 @@ describe('the outcomes handler on one partition store', () => {
     expect(await metric('sto_outcomes_quarantined_total', {})).toBe(1);
   });
 
-  it('an erasure removes the recipient\'s open sends and indexes: nothing of them closes, other recipients\' sends do', async () => {
+  it('an erasure removes the recipient\'s open sends and indexes: nothing of them closes, late records reopen nothing, other recipients\' sends do close', async () => {
     const { topics, store, feed, punctuate, metric } = await setUp();
     const other = { ...send, scheduleId: 's-2', recipientId: 'r-2', messageId: 'm-2' };
     await feed(topics.scheduled, 'scheduled', send);
     await feed(topics.ready, 'ready', ready);
     await feed(topics.scheduled, 'scheduled', other);
-    await feed(topics.erasure, 'erasure', { requestId: 'x', recipientId: 'r-1', requestedAt: T0 });
+    const erasure = await feed(topics.erasure, 'erasure', { requestId: 'x', recipientId: 'r-1', requestedAt: T0 });
+    expect(erasure).toEqual([]);
     const left: string[] = [];
     for await (const [key] of store.entries({ gte: '', lt: '\xff' })) left.push(key);
-    expect(left.filter((key) => key.includes('s-1') || key.includes('r-1'))).toEqual([]);
+    // Only the closed-id markers remain: they name no recipient, and they make the send's late records no-ops.
+    expect(left.filter((key) => key.includes('s-1') || key.includes('r-1')).map((key) => key.replace(/\d{15}/, 'T'))).toEqual(['closed:s-1', 'closedby:T:s-1']);
+    await feed(topics.ready, 'ready', ready);
+    await feed(topics.engagement, 'engagement', engagement('d', 'DELIVERY', T0 + 1_000));
     const closed = await punctuate(T0 + 1_000 * HOUR);
     expect(closed.filter((out) => out.topic === topics.outcomes).map((out) => String(out.message.key))).toEqual(['s-2']);
     expect(await metric('sto_outcomes_send_records_total', { source: 'erased' })).toBe(1);
+    expect(await metric('sto_outcomes_send_records_total', { source: 'closed_send' })).toBe(1);
+  });
+
+  it('an erasure after a send closed puts a tombstone for its outcome on the compacted outcomes topic', async () => {
+    const { topics, feed, punctuate, metric } = await setUp();
+    const other = { ...send, scheduleId: 's-2', recipientId: 'r-2', messageId: 'm-2' };
+    await feed(topics.scheduled, 'scheduled', send);
+    await feed(topics.scheduled, 'scheduled', other);
+    await feed(topics.ready, 'ready', ready);
+    const closed = await punctuate(T0 + 1_000 * HOUR);
+    expect(closed.filter((out) => out.topic === topics.outcomes).map((out) => String(out.message.key)).sort()).toEqual(['s-1', 's-2']);
+    const erasure = await feed(topics.erasure, 'erasure', { requestId: 'x', recipientId: 'r-1', requestedAt: T0 });
+    expect(erasure.map((out) => ({ topic: out.topic, key: String(out.message.key), value: out.message.value }))).toEqual([{ topic: topics.outcomes, key: 's-1', value: null }]);
+    expect(await metric('sto_outcomes_send_records_total', { source: 'erased_outcome' })).toBe(1);
+    // A second request finds nothing left to erase.
+    expect(await feed(topics.erasure, 'erasure', { requestId: 'y', recipientId: 'r-1', requestedAt: T0 })).toEqual([]);
   });
 });

@@ -263,6 +263,12 @@ export class RecipientState {
     this.#rebuiltCounts.delete(partition);
   }
 
+  /** False when the partition's known markers rule an erasure of the recipient out (no read needed). */
+  #mayBeErased(recipientId: string, partition: number): boolean {
+    const known = this.#markers.get(partition);
+    return !known || (known.size > 0 && known.has(ERASURE_KEYS.marker(recipientId)));
+  }
+
   /**
    * The instant the recipient was erased at, while their marker lives (stream time: the input
    * record's timestamp); null when they were not erased or the marker expired (then deleted).
@@ -301,10 +307,22 @@ export class RecipientState {
     return bytes ? this.#decodeOrQuarantine(key, bytes, decodeProfile, tx) : null;
   }
 
-  /** The recipient's record; null when there is none or when the stored one was quarantined. */
+  /** The recipient's record, to read only; null when there is none or when the stored one was quarantined. */
   async #loadRecipient(recipientId: string, tx: StateTransaction): Promise<RecipientRecord | null> {
     const key = ENGINE_KEYS.recipient(recipientId);
     const bytes = await tx.get(key);
+    if (!bytes) return null;
+    const record = this.#decodeOrQuarantine(key, bytes, decodeRecipient, tx);
+    return record === 'corrupt' ? null : record;
+  }
+
+  /** The recipient's record under `key`, to change (null: none, or quarantined). */
+  async #recipientToChange(key: string, tx: StateTransaction): Promise<RecipientRecord | null> {
+    const found = tx.read(key);
+    return this.#decodeRecipient(key, found instanceof Promise ? await found : found, tx);
+  }
+
+  #decodeRecipient(key: string, bytes: Buffer | null | undefined, tx: StateTransaction): RecipientRecord | null {
     if (!bytes) return null;
     const record = this.#decodeOrQuarantine(key, bytes, decodeRecipient, tx);
     return record === 'corrupt' ? null : record;
@@ -355,9 +373,14 @@ export class RecipientState {
       if (event.occurredAt < recordTimestamp - this.#config.lookBackMs) return { outcome: 'too_old', signal: label };
       if (event.occurredAt > recordTimestamp + this.#config.maxFutureMs) return { outcome: 'too_new', signal: label };
     }
-    const erasedAt = await this.erasedAt(event.recipientId, recordTimestamp, tx);
-    if (erasedAt !== null && event.occurredAt <= erasedAt) return { outcome: 'erased', signal: label };
-    const record = (await this.#loadRecipient(event.recipientId, tx)) ?? { profile: emptyProfile(), ...newRecipientRecord() };
+    // The awaits below are taken only when the value is not in memory (see StateTransaction.read).
+    if (this.#mayBeErased(event.recipientId, tx.partition)) {
+      const erasedAt = await this.erasedAt(event.recipientId, recordTimestamp, tx);
+      if (erasedAt !== null && event.occurredAt <= erasedAt) return { outcome: 'erased', signal: label };
+    }
+    const recipientKey = ENGINE_KEYS.recipient(event.recipientId);
+    const found = tx.read(recipientKey);
+    const record = this.#decodeRecipient(recipientKey, found instanceof Promise ? await found : found, tx) ?? { profile: emptyProfile(), ...newRecipientRecord() };
     const { profile, recent } = record;
     let zone = profile.timeZone ?? this.#config.defaultTimeZone;
     if (event.timeZone) {
@@ -379,16 +402,18 @@ export class RecipientState {
     const { firstOfDay } = pureStep('the counters update', () => applyEngagement(profile, input, this.params));
     record.cohort = zone;
     if (event.timeZone) profile.timeZone = zone;
-    tx.put(ENGINE_KEYS.recipient(event.recipientId), encodeRecipient(record));
-    for (const [key, joins] of [
-      [ENGINE_KEYS.cohort(zone), newToCohort],
-      [ENGINE_KEYS.global, newToPopulation],
-    ] as const) {
-      const aggregate = await this.#aggregate(key, tx);
-      applyEngagement(aggregate.profile, { ...input, firstOfDay }, this.aggregateParams);
-      if (joins) aggregate.recipients += 1;
-      aggregate.dirty = true;
-    }
+    tx.put(recipientKey, encodeRecipient(record));
+    const aggregateInput = { ...input, firstOfDay };
+    const aggregates = this.#aggregates.get(tx.partition);
+    const cohortKey = ENGINE_KEYS.cohort(zone);
+    const cohort = aggregates?.get(cohortKey) ?? (await this.#aggregate(cohortKey, tx));
+    applyEngagement(cohort.profile, aggregateInput, this.aggregateParams);
+    if (newToCohort) cohort.recipients += 1;
+    cohort.dirty = true;
+    const population = aggregates?.get(ENGINE_KEYS.global) ?? (await this.#aggregate(ENGINE_KEYS.global, tx));
+    applyEngagement(population.profile, aggregateInput, this.aggregateParams);
+    if (newToPopulation) population.recipients += 1;
+    population.dirty = true;
     return { outcome: 'applied', signal: label };
   }
 
@@ -447,7 +472,7 @@ export class RecipientState {
    */
   async erase(recipientId: string, requestedAt: number, recordTimestamp: number, tx: StateTransaction): Promise<string[]> {
     const recipientKey = ENGINE_KEYS.recipient(recipientId);
-    const record = await this.#loadRecipient(recipientId, tx);
+    const record = await this.#recipientToChange(recipientKey, tx);
     if (record) {
       // Only a recipient who fed aggregates counts in them (a record is written with its first event).
       const counted = this.#fedCohort(record) !== null;

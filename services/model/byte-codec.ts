@@ -105,9 +105,56 @@ export class ByteReader {
   rest(): Uint8Array {
     return this.take(this.#bytes.length - this.#at);
   }
+  uint32(): number {
+    if (this.#at + 4 > this.#bytes.length) throw new RangeError('bytes truncated');
+    const bytes = this.#bytes;
+    const at = this.#at;
+    this.#at += 4;
+    return ((bytes[at]! << 24) | (bytes[at + 1]! << 16) | (bytes[at + 2]! << 8) | bytes[at + 3]!) >>> 0;
+  }
+  /** Moves past `length` bytes without reading them. */
+  skip(length: number): void {
+    if (length < 0 || this.#at + length > this.#bytes.length) throw new RangeError('bytes truncated');
+    this.#at += length;
+  }
+  /** Bytes not read yet. */
+  get remaining(): number {
+    return this.#bytes.length - this.#at;
+  }
+  /** Bytes read so far. */
+  get offset(): number {
+    return this.#at;
+  }
   string(): string {
-    const bytes = this.take(this.varint());
+    const length = this.varint();
+    const at = this.#at;
+    if (at + length > this.#bytes.length) throw new RangeError('bytes truncated');
+    // Zone names and ids are short ASCII: read in place (each view of a Buffer is a new Buffer
+    // object, and the state decoders read one or two strings per stored value).
+    if (length <= ASCII_SCRATCH.length) {
+      let ascii = true;
+      for (let i = 0; i < length; i++) {
+        const byte = this.#bytes[at + i]!;
+        if (byte >= 0x80) {
+          ascii = false;
+          break;
+        }
+        ASCII_SCRATCH[i] = byte;
+      }
+      if (ascii) {
+        this.#at += length;
+        ASCII_SCRATCH.length = length;
+        const text = String.fromCharCode.apply(null, ASCII_SCRATCH);
+        ASCII_SCRATCH.length = ASCII_SCRATCH_LENGTH;
+        return text;
+      }
+    }
+    const bytes = this.take(length);
     // A view, not a copy (Buffer.from of a Uint8Array copies it).
     return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length).toString('utf8');
   }
 }
+
+const ASCII_SCRATCH_LENGTH = 64;
+/** The char codes of a short ASCII string being read (one array for every call). */
+const ASCII_SCRATCH: number[] = new Array<number>(ASCII_SCRATCH_LENGTH).fill(0);

@@ -214,11 +214,24 @@ export function applyEngagement(profile: Profile, event: EngagementInput, params
  */
 const RECENT_FLOOR = 2 ** -6;
 
+/** Scratch rows of updateRecentLayer (all zero between calls). */
+const longRowScratch = new Float64Array(HOURS_PER_WEEK);
+const recentRowScratch = new Float64Array(HOURS_PER_WEEK);
+
 function updateRecentLayer(profile: Profile, channel: ModelChannel, slot: number, weight: number, params: DecayParams): void {
   const hour = slot % 24;
   const longBase = cellIndex(channel, 'FIRST_ENGAGEMENT', 0);
   const recentBase = recentCellIndex(channel, 0);
   const prior = params.recentPriorDays ?? 1;
+  // The two rows read from one pass over the sparse cells into scratch arrays, instead of 336
+  // map lookups per new active day (6% of the ingest's CPU time in a profile). The sums below run
+  // in the same slot order as before, so they are bit for bit what they were.
+  const longRow = longRowScratch;
+  const recentRow = recentRowScratch;
+  for (const [index, value] of profile.cells) {
+    if (index >= longBase && index < longBase + HOURS_PER_WEEK) longRow[index - longBase] = value;
+    else if (index >= recentBase && index < recentBase + HOURS_PER_WEEK) recentRow[index - recentBase] = value;
+  }
   let longTotal = 0;
   let recentTotal = 0;
   let longNear = 0;
@@ -226,8 +239,8 @@ function updateRecentLayer(profile: Profile, channel: ModelChannel, slot: number
   for (let day = 0; day < 7; day++) {
     for (let h = 0; h < 24; h++) {
       const at = day * 24 + h;
-      const longValue = profile.cells.get(longBase + at) ?? 0;
-      const recentValue = profile.cells.get(recentBase + at) ?? 0;
+      const longValue = longRow[at]!;
+      const recentValue = recentRow[at]!;
       longTotal += longValue;
       recentTotal += recentValue;
       const distance = Math.min((h - hour + 24) % 24, (hour - h + 24) % 24);
@@ -236,6 +249,8 @@ function updateRecentLayer(profile: Profile, channel: ModelChannel, slot: number
       recentNear += kernel * recentValue;
     }
   }
+  longRow.fill(0);
+  recentRow.fill(0);
   if (longTotal > 0) {
     const pLong = (longNear + prior / 24) / (longTotal + prior);
     const pRecent = (recentNear + prior / 24) / (recentTotal + prior);
@@ -425,7 +440,16 @@ export function writeProfile(writer: ByteWriter, profile: Profile): void {
 }
 
 export function decodeProfile(bytes: Uint8Array): Profile {
-  const reader = new ByteReader(bytes);
+  return readProfile(new ByteReader(bytes), bytes.length);
+}
+
+/**
+ * decodeProfile of the next `length` bytes of a reader (e.g. the one over a whole recipient
+ * record), read in place rather than from a view of them.
+ */
+export function readProfile(reader: ByteReader, length: number): Profile {
+  const end = reader.offset + length;
+  if (end > reader.offset + reader.remaining) throw new RangeError('bytes truncated');
   const version = reader.varint();
   if (version !== CODEC_VERSION && version !== 1 && version !== 2) throw new RangeError(`unknown profile codec version ${version}`);
   const refMs = reader.varint();
@@ -445,5 +469,7 @@ export function decodeProfile(bytes: Uint8Array): Profile {
     index += reader.varint();
     cells.set(index, 2 ** (reader.uint16() / STEPS_PER_OCTAVE + LOG_MIN));
   }
+  if (reader.offset > end) throw new RangeError('bytes truncated');
+  reader.skip(end - reader.offset);
   return { cells, refMs, timeZone: zone === '' ? null : zone, events, firstSeenMs, activeDays, lastActiveDay, lastEngagedSlot, lastEngagedMs, recentLogOdds };
 }

@@ -139,12 +139,31 @@ export class StateTransaction {
   }
 
   async get(key: string): Promise<Buffer | undefined> {
-    if (this.dirty.has(key)) return this.dirty.get(key) ?? undefined;
+    // One lookup of the dirty map, not has() then get(): a read per event on the ingest path.
+    const written = this.dirty.get(key);
+    if (written !== undefined) return written ?? undefined;
     const cached = this.#cache.lookup(key);
     if (cached !== undefined) return cached ?? undefined;
+    return this.#readStore(key);
+  }
+
+  async #readStore(key: string): Promise<Buffer | undefined> {
     const value = await this.#store.get(key);
     this.#cache.remember(key, value ?? null);
     return value;
+  }
+
+  /**
+   * get() without the promise when the value is in memory (written, or cached; null = known
+   * absent), else the promise of the store's read. An await costs microtask turns and a promise,
+   * and the ingest path reads several keys per event, nearly all of them in memory.
+   */
+  read(key: string): Buffer | null | Promise<Buffer | undefined> {
+    const written = this.dirty.get(key);
+    if (written !== undefined) return written;
+    const cached = this.#cache.lookup(key);
+    if (cached !== undefined) return cached;
+    return this.#readStore(key);
   }
 
   /**

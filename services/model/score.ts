@@ -421,7 +421,7 @@ export function scoreSlots(input: {
   const scores = freshSlotArray();
   for (let slot = 0; slot < HOURS_PER_WEEK; slot++) {
     let sum = 0;
-    for (let k = 0; k < params.arrivalWindowHours; k++) sum += predicted[slot + k < HOURS_PER_WEEK ? slot + k : (slot + k) % HOURS_PER_WEEK]!;
+    for (let k = 0, at = slot; k < params.arrivalWindowHours; k++, at = at + 1 < HOURS_PER_WEEK ? at + 1 : 0) sum += predicted[at]!;
     scores[slot] = Math.min(1, sum);
   }
 

@@ -11,9 +11,9 @@ import type {
 } from './decision-types.ts';
 import { scheduleIdOf, stableUnitInterval } from './hash.ts';
 import { firstAllowedAtOrAfter, isQuiet, isQuietMinute, quietHoursProblem } from './quiet-hours.ts';
-import { topOfHourSlots } from './time/hour-slots.ts';
+import { forEachTopOfHour, topOfHourSlots } from './time/hour-slots.ts';
 import { formatLocalIso } from './time/local-iso.ts';
-import { HOUR_MS, HOURS_PER_WEEK, localSlotOf } from './time/local-slot.ts';
+import { HOUR_MS, HOURS_PER_WEEK, hourOfWeekOfWall, localSlotOf } from './time/local-slot.ts';
 import { nextLocalMinuteAtOrAfter } from './time/next-local-time.ts';
 import { resolveTimeZone, type ResolvedZone, type ZoneOffsets } from './time/time-zone.ts';
 
@@ -212,12 +212,17 @@ function bestAllowed(candidates: readonly Candidate[], allowed: readonly Candida
   const overall = bestOf(candidates);
   if (best === null || overall === null || overall.allowed || !(inboxHalfLifeHours > 0)) return best;
   const factor = 2 ** (-1 / inboxHalfLifeHours);
+  // The weights and the scores of the week (wrapped past its end) are the same for every
+  // candidate: computed once, then each value is the same sum in the same order.
+  const weights = INBOX_WEIGHTS;
+  for (let hours = 0, weight = 1; hours < INBOX_HORIZON_HOURS; hours++, weight *= factor) weights[hours] = weight;
+  const wrapped = INBOX_SCORES;
+  for (let slot = 0; slot < wrapped.length; slot++) wrapped[slot] = scoreAt(scores, slot % HOURS_PER_WEEK);
   let chosen = best;
   let chosenValue = -1;
   for (const candidate of allowed) {
     let value = 0;
-    let weight = 1;
-    for (let hours = 0; hours < INBOX_HORIZON_HOURS; hours++, weight *= factor) value += weight * scoreAt(scores, (candidate.hourOfWeek + hours) % HOURS_PER_WEEK);
+    for (let hours = 0, slot = candidate.hourOfWeek; hours < INBOX_HORIZON_HOURS; hours++, slot++) value += weights[hours]! * wrapped[slot]!;
     if (value > chosenValue) [chosen, chosenValue] = [candidate, value];
   }
   return chosen;
@@ -225,6 +230,8 @@ function bestAllowed(candidates: readonly Candidate[], allowed: readonly Candida
 
 /** How far ahead the inbox value looks: two days (at a 2 h half-life the rest weighs 2^-24). */
 const INBOX_HORIZON_HOURS = 48;
+const INBOX_WEIGHTS = new Float64Array(INBOX_HORIZON_HOURS);
+const INBOX_SCORES = new Float64Array(HOURS_PER_WEEK + INBOX_HORIZON_HOURS);
 
 function optimizedTiming(policy: QuietHoursPolicy, window: DecisionWindow, candidates: Candidate[], allowed: Candidate[], scores: Float64Array, greedy: Candidate | null): Timing {
   if (policy === 'DEFER_TO_END') {
@@ -273,8 +280,11 @@ function deferred(window: DecisionWindow, sendAtMs: number): Timing {
 
 function candidateSlots(window: DecisionWindow, scores: Float64Array | null): Candidate[] {
   const candidates: Candidate[] = [];
-  const slots = topOfHourSlots(window.startMs, window.endMs, window.zone);
-  if (slots[0]?.epochMs !== window.startMs) {
+  // A trigger that arrives mid-hour may also go now, before the first top of the hour.
+  let first = true;
+  const addNow = (firstSlotMs: number | null) => {
+    first = false;
+    if (firstSlotMs === window.startMs) return;
     const now = localSlotOf(window.startMs, window.zone);
     candidates.push({
       sendAtMs: window.startMs,
@@ -283,16 +293,20 @@ function candidateSlots(window: DecisionWindow, scores: Float64Array | null): Ca
       allowed: !isQuietMinute(now.minuteOfDay, window.quietHours),
       isNow: true,
     });
-  }
-  for (const slot of slots) {
+  };
+  forEachTopOfHour(window.startMs, window.endMs, window.zone, (epochMs, wallMs) => {
+    if (first) addNow(epochMs);
+    const hourOfWeek = hourOfWeekOfWall(wallMs);
     candidates.push({
-      sendAtMs: slot.epochMs,
-      hourOfWeek: slot.hourOfWeek,
-      score: scoreAt(scores, slot.hourOfWeek),
-      allowed: !isQuietMinute(slot.minuteOfDay, window.quietHours),
+      sendAtMs: epochMs,
+      hourOfWeek,
+      score: scoreAt(scores, hourOfWeek),
+      // A top of the hour: the local minute of day is the hour's.
+      allowed: !isQuietMinute((hourOfWeek % 24) * 60, window.quietHours),
       isNow: false,
     });
-  }
+  });
+  if (first) addNow(null);
   return candidates;
 }
 
@@ -305,12 +319,25 @@ function bestOf(candidates: readonly Candidate[]): Candidate | null {
   return best;
 }
 
+/** The `count` best allowed candidates, best first (among equal scores the earlier), without sorting them all. */
 function topAllowedSlots(candidates: readonly Candidate[], count: number): SlotChoice[] {
-  return candidates
-    .filter((candidate) => candidate.allowed)
-    .sort((a, b) => b.score - a.score || a.sendAtMs - b.sendAtMs)
-    .slice(0, count)
-    .map((candidate) => ({ sendAtMs: candidate.sendAtMs, hourOfWeek: candidate.hourOfWeek, score: candidate.score }));
+  const top: Candidate[] = [];
+  if (count <= 0) return [];
+  for (const candidate of candidates) {
+    if (!candidate.allowed) continue;
+    if (top.length === count && !ranksBefore(candidate, top[count - 1]!)) continue;
+    let index = top.length === count ? count - 1 : top.length;
+    while (index > 0 && ranksBefore(candidate, top[index - 1]!)) {
+      top[index] = top[index - 1]!;
+      index -= 1;
+    }
+    top[index] = candidate;
+  }
+  return top.map((candidate) => ({ sendAtMs: candidate.sendAtMs, hourOfWeek: candidate.hourOfWeek, score: candidate.score }));
+}
+
+function ranksBefore(a: Candidate, b: Candidate): boolean {
+  return a.score > b.score || (a.score === b.score && a.sendAtMs < b.sendAtMs);
 }
 
 /** A non-finite score (a model bug) ranks as 0 rather than poisoning the comparison. */

@@ -113,6 +113,9 @@ function smooth(values: Float64Array, kernel: readonly number[], period: number,
   const centre = kernel[0] ?? 1;
   let weight = centre;
   for (let k = 1; k < kernel.length; k++) weight += 2 * kernel[k]!;
+  // The usual three-hour kernel without the general loop's index arithmetic (same operations,
+  // same order, so the same bits; x / 1 is x exactly).
+  if (kernel.length === 2 && values.length === period && period >= 2 && weight > 0) return smoothThree(values, centre, kernel[1]!, weight, out);
   for (let i = 0; i < values.length; i++) {
     let sum = centre * values[i]!;
     for (let k = 1; k < kernel.length; k++) {
@@ -122,6 +125,23 @@ function smooth(values: Float64Array, kernel: readonly number[], period: number,
     }
     out[i] = weight > 0 ? sum / weight : values[i]!;
   }
+  return out;
+}
+
+function smoothThree(values: Float64Array, centre: number, side: number, weight: number, out: Float64Array): Float64Array {
+  const last = values.length - 1;
+  const divide = weight !== 1;
+  let before = values[last]!;
+  let current = values[0]!;
+  for (let i = 0; i < last; i++) {
+    const after = values[i + 1]!;
+    const sum = centre * current + side * (after + before);
+    out[i] = divide ? sum / weight : sum;
+    before = current;
+    current = after;
+  }
+  const sum = centre * current + side * (values[0]! + before);
+  out[last] = divide ? sum / weight : sum;
   return out;
 }
 
@@ -157,6 +177,8 @@ const ROWS = CHANNELS.map((channel) => ({
   firstEngagement: cellBase(channel, 'FIRST_ENGAGEMENT'),
   recent: recentBase(channel),
   exposure: cellBase(channel, 'EXPOSURE'),
+  exposureBit: rowBit(channel, 'EXPOSURE'),
+  clickObjectiveRowBits: CLICK_OBJECTIVE_SIGNALS.map((signal) => rowBit(channel, signal)),
   open: OPEN_SIGNALS.map(([signal, weight]) => ({ base: cellBase(channel, signal), weight })),
   clickSignals: CLICK_SIGNALS.map(([signal, weight]) => ({ base: cellBase(channel, signal), weight })),
   clickObjective: CLICK_OBJECTIVE_SIGNALS.map((signal) => cellBase(channel, signal)),
@@ -236,7 +258,11 @@ function evidence(dense: DenseCells, factor: number, channel: ModelChannel, obje
       }
     }
     if (objective === 'CLICK' && params.clickObjectiveWeight > 0) {
-      for (const base of rows.clickObjective) {
+      const skipEmpty = Number.isFinite(params.clickObjectiveWeight);
+      for (let signal = 0; signal < rows.clickObjective.length; signal++) {
+        // An empty row adds a finite weight times 0 to every slot: exactly nothing.
+        if (skipEmpty && (dense.rows & rows.clickObjectiveRowBits[signal]!) === 0) continue;
+        const base = rows.clickObjective[signal]!;
         for (let slot = 0; slot < HOURS_PER_WEEK; slot++) own[slot]! += params.clickObjectiveWeight * (stored[base + slot]! * factor);
       }
     } else if (objective === 'CONVERSION' && params.clickObjectiveWeight > 0) {
@@ -244,19 +270,25 @@ function evidence(dense: DenseCells, factor: number, channel: ModelChannel, obje
     }
     // A channel's engagement is discounted by that channel's sends only: the share of its sends
     // that landed in this slot or the one before it.
+    // An empty exposure row (no sends known on the channel) totals 0: nothing is discounted.
     let exposureTotal = 0;
-    for (let slot = 0, base = rows.exposure; slot < HOURS_PER_WEEK; slot++) {
-      const value = stored[base + slot]! * factor;
-      exposure[slot] = value;
-      exposureTotal += value;
-    }
-    for (let slot = 0; slot < HOURS_PER_WEEK; slot++) {
-      let value = own[slot]!;
-      if (exposureTotal > 0 && params.exposureDiscount > 0) {
-        const recent = (exposure[slot]! + exposure[(slot + HOURS_PER_WEEK - 1) % HOURS_PER_WEEK]!) / exposureTotal;
-        value /= 1 + (params.exposureDiscount * recent * HOURS_PER_WEEK) / 2;
+    if ((dense.rows & rows.exposureBit) !== 0) {
+      for (let slot = 0, base = rows.exposure; slot < HOURS_PER_WEEK; slot++) {
+        const value = stored[base + slot]! * factor;
+        exposure[slot] = value;
+        exposureTotal += value;
       }
-      out[slot]! += channelWeight * value;
+    }
+    if (exposureTotal > 0 && params.exposureDiscount > 0) {
+      let previous = exposure[HOURS_PER_WEEK - 1]!;
+      for (let slot = 0; slot < HOURS_PER_WEEK; slot++) {
+        const current = exposure[slot]!;
+        const recent = (current + previous) / exposureTotal;
+        out[slot]! += channelWeight * (own[slot]! / (1 + (params.exposureDiscount * recent * HOURS_PER_WEEK) / 2));
+        previous = current;
+      }
+    } else {
+      for (let slot = 0; slot < HOURS_PER_WEEK; slot++) out[slot]! += channelWeight * own[slot]!;
     }
   }
   return out;
@@ -350,7 +382,7 @@ export function scoreSlots(input: {
   }
   const cohortByDay = perDay(cohortDist, COHORT_BY_DAY);
   const cohortDayShare = COHORT_DAY_SHARE.fill(0);
-  for (let slot = 0; slot < HOURS_PER_WEEK; slot++) cohortDayShare[Math.floor(slot / 24)]! += cohortDist[slot]!;
+  for (let day = 0, slot = 0; day < DAYS; day++) for (let hour = 0; hour < 24; hour++, slot++) cohortDayShare[day]! += cohortDist[slot]!;
 
   const own = smooth(ownEvidence(input.profile, channel, objective, atMs, params), kernel, HOURS_PER_WEEK, OWN_SMOOTHED);
   let ownTotal = total(own);
@@ -364,15 +396,17 @@ export function scoreSlots(input: {
   const byType = BY_TYPE.fill(0);
   const typeTotals = TYPE_TOTALS.fill(0);
   const dayTotals = DAY_TOTALS.fill(0);
-  for (let slot = 0; slot < HOURS_PER_WEEK; slot++) {
-    const day = Math.floor(slot / 24);
-    const hour = slot % 24;
-    hourOfDay[hour]! += own[slot]!;
-    byType[dayType(day) * 24 + hour]! += own[slot]!;
-    typeTotals[dayType(day)]! += own[slot]!;
-    dayTotals[day]! += own[slot]!;
+  for (let day = 0, slot = 0; day < DAYS; day++) {
+    const type = dayType(day);
+    for (let hour = 0; hour < 24; hour++, slot++) {
+      const value = own[slot]!;
+      hourOfDay[hour]! += value;
+      byType[type * 24 + hour]! += value;
+      typeTotals[type]! += value;
+      dayTotals[day]! += value;
+    }
   }
-  const predicted = new Float64Array(HOURS_PER_WEEK);
+  const predicted = freshSlotArray();
   for (let day = 0; day < DAYS; day++) {
     const type = dayType(day);
     const share = shrink(dayTotals[day]!, ownTotal, params.dayShareStrength, cohortDayShare[day]!);
@@ -384,10 +418,10 @@ export function scoreSlots(input: {
     }
   }
   addRecentActivity(predicted, input.profile, atMs, params);
-  const scores = new Float64Array(HOURS_PER_WEEK);
+  const scores = freshSlotArray();
   for (let slot = 0; slot < HOURS_PER_WEEK; slot++) {
     let sum = 0;
-    for (let k = 0; k < params.arrivalWindowHours; k++) sum += predicted[slot + k < HOURS_PER_WEEK ? slot + k : (slot + k) % HOURS_PER_WEEK]!;
+    for (let k = 0, at = slot; k < params.arrivalWindowHours; k++, at = at + 1 < HOURS_PER_WEEK ? at + 1 : 0) sum += predicted[at]!;
     scores[slot] = Math.min(1, sum);
   }
 
@@ -406,6 +440,24 @@ export function scoreSlots(input: {
   };
 }
 
+// The arrays scoreSlots returns are views into a shared slab, every entry written before it
+// returns: a Float64Array of its own costs an off-heap allocation and its finalization (about
+// 0.7 µs each, two per decision), a view of an existing buffer only the object. Callers read the
+// scores and drop them; one kept for long keeps its slab (43 kB) alive.
+const SLAB_ARRAYS = 32;
+let slab = new ArrayBuffer(0);
+let slabOffset = 0;
+
+function freshSlotArray(): Float64Array {
+  if (slabOffset === slab.byteLength) {
+    slab = new ArrayBuffer(SLAB_ARRAYS * HOURS_PER_WEEK * Float64Array.BYTES_PER_ELEMENT);
+    slabOffset = 0;
+  }
+  const array = new Float64Array(slab, slabOffset, HOURS_PER_WEEK);
+  slabOffset += HOURS_PER_WEEK * Float64Array.BYTES_PER_ELEMENT;
+  return array;
+}
+
 /**
  * The carry-on of a session: the latest human engagement (taken at the middle of its local hour)
  * adds, to each slot after it, the share of an exponential (half-life in hours) falling in that
@@ -418,16 +470,20 @@ function addRecentActivity(predicted: Float64Array, profile: Profile, atMs: numb
   const elapsedHours = (atMs - profile.lastEngagedMs) / HOUR_MS;
   if (!(elapsedHours < HOURS_PER_WEEK) || elapsedHours < -1) return;
   const survive = survivalTable(halfLife);
-  const dayShares = new Float64Array(DAYS);
-  for (let slot = 0; slot < HOURS_PER_WEEK; slot++) dayShares[Math.floor(slot / 24)]! += predicted[slot]!;
-  for (let slot = 0; slot < HOURS_PER_WEEK; slot++) {
-    // Hours from the engagement to the start of this slot's next occurrence: start = hours - 0.5.
-    let hours = (slot - profile.lastEngagedSlot + HOURS_PER_WEEK) % HOURS_PER_WEEK;
-    if (hours + 0.5 <= elapsedHours - 0.5) hours += HOURS_PER_WEEK;
-    const mass = survive[hours]! - survive[hours + 1]!;
-    if (mass > 1e-9) predicted[slot] = predicted[slot]! + weight * dayShares[Math.floor(slot / 24)]! * mass;
+  const dayShares = DAY_SHARES.fill(0);
+  for (let day = 0, slot = 0; day < DAYS; day++) for (let hour = 0; hour < 24; hour++, slot++) dayShares[day]! += predicted[slot]!;
+  for (let day = 0, slot = 0; day < DAYS; day++) {
+    for (let hour = 0; hour < 24; hour++, slot++) {
+      // Hours from the engagement to the start of this slot's next occurrence: start = hours - 0.5.
+      let hours = (slot - profile.lastEngagedSlot + HOURS_PER_WEEK) % HOURS_PER_WEEK;
+      if (hours + 0.5 <= elapsedHours - 0.5) hours += HOURS_PER_WEEK;
+      const mass = survive[hours]! - survive[hours + 1]!;
+      if (mass > 1e-9) predicted[slot] = predicted[slot]! + weight * dayShares[day]! * mass;
+    }
   }
 }
+
+const DAY_SHARES = new Float64Array(DAYS);
 
 /**
  * survive[h] = 2^(-max(0, h - 0.5) / halfLife): the share of a session's carry-on left at the

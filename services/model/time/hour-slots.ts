@@ -19,8 +19,23 @@ const MAX_STEPS = 100_000;
  * UTC minutes.
  */
 export function topOfHourSlots(fromMs: number, toMs: number, zone: ZoneRef): HourSlot[] {
-  const offsets = requireZone(zone);
   const slots: HourSlot[] = [];
+  forEachTopOfHour(fromMs, toMs, zone, (epochMs, wallMs, offsetMs) => {
+    // The local slot object itself becomes the hour slot (a spread into a new object costs more).
+    const slot = localSlotOfWall(wallMs, offsetMs) as LocalSlot & { epochMs: number };
+    slot.epochMs = epochMs;
+    slots.push(slot);
+  });
+  return slots;
+}
+
+/**
+ * The instants of topOfHourSlots, ascending, each with its local wall-clock reading (as the epoch
+ * ms of the same reading in UTC) and offset, without building a slot object per hour: a decision
+ * walks a window of 24 to 168 hours for every trigger and keeps only a few fields of each.
+ */
+export function forEachTopOfHour(fromMs: number, toMs: number, zone: ZoneRef, visit: (epochMs: number, wallMs: number, offsetMs: number) => void): void {
+  const offsets = requireZone(zone);
   let cursor = Math.ceil(fromMs);
   for (let step = 0; cursor <= toMs; step += 1) {
     if (step > MAX_STEPS) throw new RangeError(`too many hour slots between ${fromMs} and ${toMs}`);
@@ -36,11 +51,7 @@ export function topOfHourSlots(fromMs: number, toMs: number, zone: ZoneRef): Hou
       continue;
     }
     if (candidateMs > toMs) break;
-    // The local slot object itself becomes the hour slot (a spread into a new object costs more).
-    const slot = localSlotOfWall(nextTopWallMs, offsetMs) as LocalSlot & { epochMs: number };
-    slot.epochMs = candidateMs;
-    slots.push(slot);
+    visit(candidateMs, nextTopWallMs, offsetMs);
     cursor = candidateMs + 1;
   }
-  return slots;
 }

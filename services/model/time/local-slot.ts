@@ -55,6 +55,12 @@ export function localSlotOfWall(wallMs: number, offsetMs: number): LocalSlot {
   };
 }
 
+/** localSlotOfWall(wallMs, offset).hourOfWeek, without the slot object. */
+export function hourOfWeekOfWall(wallMs: number): number {
+  const days = Math.floor(wallMs / DAY_MS);
+  return mod(days + 3, 7) * 24 + Math.floor((wallMs - days * DAY_MS) / HOUR_MS);
+}
+
 /** YYYY-MM-DD of a day count since 1970-01-01 (proleptic Gregorian; Hinnant's days-to-civil). */
 export function localDateOf(days: number): string {
   const shifted = days + 719_468;

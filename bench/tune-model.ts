@@ -146,6 +146,25 @@ const GRIDS: Record<string, () => Candidate[]> = {
     }
     return out;
   },
+  /**
+   * Rails-leaning settings (the logs disagree on them): less smoothing, a weekday/weekend level,
+   * more per-weekday pooling. None beat the defaults on the held-out folds of both logs.
+   */
+  railsLean: () => {
+    const out: Candidate[] = [];
+    for (const dayTypeStrength of [1e9, 24, 12]) {
+      for (const individualStrength of [12, 20]) out.push({ label: `k.35 type=${dayTypeStrength} ind=${individualStrength}`, params: { smoothing: kernels['k.35']!, dayTypeStrength, individualStrength } });
+    }
+    return out;
+  },
+  /** A slower recent layer, free to take over the long memory (bound 8): both logs lose a little. */
+  slowRecent: () => {
+    const out: Candidate[] = [];
+    for (const recentDayDecay of [0.97, 0.98]) {
+      for (const recentMaxLogOdds of [4, 8]) out.push({ label: `recent r=${recentDayDecay} max=${recentMaxLogOdds}`, params: { recentDayDecay, recentMaxLogOdds } });
+    }
+    return out;
+  },
   window: () => cross((w) => `arrivalWindowHours=${w}`, (w) => ({ arrivalWindowHours: w }), [1, 2, 3]),
 };
 

@@ -347,13 +347,14 @@ export async function runEngineBenchmarks(options: EngineBenchOptions = {}): Pro
       },
       {
         title: 'Engine: decisions',
-        method: `Against the restored state: ${triggersPerSecond} triggers/s for ${steadySeconds} s, each a 24-hour window with quiet hours for a random known recipient; latency from just before the trigger is produced to the scheduled send as stamped by the engine's producer (CreateTime) and as read by a downstream consumer. Then ${burstTriggers.toLocaleString('en-US')} triggers at once; the rate is counted between the first and the last scheduled send.`,
+        method: `Against the restored state: ${triggersPerSecond} triggers/s for ${steadySeconds} s (every 10 ms, the triggers due by then in one request, so a slow send does not lower the rate), each a 24-hour window with quiet hours for a random known recipient; latency from just before the trigger is produced to the scheduled send as stamped by the engine's producer (CreateTime) and as read by a downstream consumer. Then ${burstTriggers.toLocaleString('en-US')} triggers at once; the drain rate is counted between the first and the last scheduled send, and also from just before the burst is produced to the last scheduled send (the first favours a runner that holds a batch's outputs until its end).`,
         figures: [
           { name: 'trigger to scheduled send produced, p50', value: decisions.producedP50, unit: 'ms' },
           { name: 'trigger to scheduled send produced, p99', value: decisions.producedP99, unit: 'ms' },
           { name: 'trigger to scheduled send consumed downstream, p99', value: decisions.consumedP99, unit: 'ms' },
           { name: 'steady rate achieved', value: decisions.steadyRate, unit: 'triggers/s', aim: `${triggersPerSecond}/s`, met: decisions.steadyRate >= 0.95 * triggersPerSecond },
           { name: 'decisions per second (burst drain)', value: decisions.burstRate, unit: 'decisions/s' },
+          { name: 'decisions per second (burst, from its production to the last scheduled send)', value: decisions.burstRateFromTrigger, unit: 'decisions/s' },
         ],
       },
     ];
@@ -365,14 +366,15 @@ export async function runEngineBenchmarks(options: EngineBenchOptions = {}): Pro
   }
 }
 
-async function measureDecisions(
+/** Triggers at a steady rate, then a burst, against an engine that is ready on these topics. */
+export async function measureDecisions(
   kafka: Kafka,
   codec: SchemaCodec,
   triggerTopic: string,
   scheduledTopic: string,
   recipients: number,
   options: { steadySeconds: number; triggersPerSecond: number; burstTriggers: number },
-): Promise<{ producedP50: number; producedP99: number; consumedP99: number; steadyRate: number; burstRate: number }> {
+): Promise<{ producedP50: number; producedP99: number; consumedP99: number; steadyRate: number; burstRate: number; burstRateFromTrigger: number }> {
   const writer = await codec.writer('trigger', valueSubject(triggerTopic));
   const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
   await producer.connect();
@@ -402,17 +404,20 @@ async function measureDecisions(
   });
   const random = prng(7);
   try {
-    // Steady: one small batch every 10 ms.
-    const perTick = Math.max(1, Math.round(options.triggersPerSecond / 100));
+    // Steady: every 10 ms, one request with the triggers due by then. When a send takes longer
+    // than a tick (a busy broker), the next request carries what fell due meanwhile, so the rate
+    // holds; a request per tick whatever its size would send one tick's worth per round trip.
     const total = options.steadySeconds * options.triggersPerSecond;
     const begin = performance.now();
     let sent = 0;
-    for (let tick = 0; sent < total; tick++) {
-      const due = begin + tick * 10;
-      const wait = due - performance.now();
+    for (let tick = 1; sent < total; tick++) {
+      const wait = begin + tick * 10 - performance.now();
       if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+      else tick = Math.ceil((performance.now() - begin) / 10);
+      const dueCount = Math.min(total, Math.floor(((performance.now() - begin) * options.triggersPerSecond) / 1000));
       const batch: SendTrigger[] = [];
-      for (let i = 0; i < perTick && sent < total; i++, sent++) batch.push(trigger(`steady-${sent}`, `rcpt-${Math.floor(random() * recipients)}`, Date.now()));
+      for (; sent < dueCount; sent++) batch.push(trigger(`steady-${sent}`, `rcpt-${Math.floor(random() * recipients)}`, Date.now()));
+      if (batch.length === 0) continue;
       const start = Date.now();
       for (const item of batch) sentAt.set(item.triggerId, start);
       await producer.send({ topic: triggerTopic, messages: batch.map((item) => ({ key: item.recipientId, value: codec.encode(writer, item) })) });
@@ -423,15 +428,20 @@ async function measureDecisions(
     const burst = Array.from({ length: options.burstTriggers }, (_, i) => trigger(`burst-${i}`, `rcpt-${Math.floor(random() * recipients)}`, Date.now()));
     for (const item of burst) sentAt.set(item.triggerId, Date.now());
     const messages = burst.map((item) => ({ key: item.recipientId, value: codec.encode(writer, item) }));
+    const burstProducedAt = Date.now();
     for (let at = 0; at < messages.length; at += 5_000) await producer.send({ topic: triggerTopic, messages: messages.slice(at, at + 5_000) });
     await waitFor(() => burstStamps.length >= options.burstTriggers, 600_000);
     const burstSeconds = (Math.max(...burstStamps) - Math.min(...burstStamps)) / 1000;
+    // From the first scheduled send, a runner that holds a batch's outputs until its end looks
+    // faster than one that sends them as they are decided: from the burst's production on, it does not.
+    const burstFromTriggerSeconds = (Math.max(...burstStamps) - burstProducedAt) / 1000;
     return {
       producedP50: percentile(produced, 50),
       producedP99: percentile(produced, 99),
       consumedP99: percentile(consumed, 99),
       steadyRate,
       burstRate: options.burstTriggers / Math.max(burstSeconds, 0.001),
+      burstRateFromTrigger: options.burstTriggers / Math.max(burstFromTriggerSeconds, 0.001),
     };
   } finally {
     await producer.disconnect();

@@ -9,10 +9,18 @@ import type { RunnerMetrics } from './runner-metrics.ts';
 import { StateTransaction } from './state-transaction.ts';
 
 /**
- * State and output bytes after which a fetched batch is committed in steps: its changelog (plus
- * the aggregates written back at commit) stays one record batch under the broker's limit.
+ * State bytes after which a fetched batch is committed in steps: its changelog (plus the
+ * aggregates written back at commit) stays one record batch under the broker's limit.
  */
 export const SUB_BATCH_BYTES = 256 * 1024;
+/**
+ * Output bytes after which a fetched batch is committed in steps. Outputs are not in the
+ * changelog (they go out in as many requests as they need), so this only bounds how many one
+ * commit covers; counted with the state, they cut a batch of decisions, which change little
+ * state, into a commit (a changelog round trip and a store write) every 480 or so triggers: 16
+ * commits for a fetched batch of 7,772 triggers in a traced burst.
+ */
+export const SUB_BATCH_OUTPUT_BYTES = 4 * 1024 * 1024;
 
 export interface BatchDeps<S> {
   handler: PartitionHandler<S>;
@@ -95,7 +103,7 @@ export async function applyBatch<S>(deps: BatchDeps<S>, owned: OwnedPartition<S>
       logger.warn({ topic, partition: store.partition, offset: message.offset, code: (error as { code?: string }).code, reason: errorMessage(error) }, 'record dead-lettered');
     }
     nextOffset = offset + 1;
-    if (tx.bytes + outputBytes > SUB_BATCH_BYTES && !(await commitSoFar())) return;
+    if ((tx.bytes > SUB_BATCH_BYTES || outputBytes > SUB_BATCH_OUTPUT_BYTES) && !(await commitSoFar())) return;
   }
   metrics.cacheHits.inc(owned.cache.hits - hitsBefore);
   metrics.cacheMisses.inc(owned.cache.misses - missesBefore);

@@ -7,6 +7,7 @@ import type { Logger } from '../logger.ts';
 import { applyBatch } from './batch-applier.ts';
 import { coPartitionedAssigner } from './co-partitioned-assigner.ts';
 import { commitPartitions, type PartitionCommit } from './commit-protocol.ts';
+import { GroupOffsetCommitter } from './group-offset-committer.ts';
 import { LoopWatchdog } from './loop-watchdog.ts';
 import { Membership, type OwnedPartition } from './membership.ts';
 import type { PartitionHandler, Punctuator } from './partition-handler.ts';
@@ -80,6 +81,7 @@ export class PartitionedRunner<S = unknown> {
   readonly #restorer: PartitionRestorer<S>;
   readonly #punctuation: PunctuationScheduler<S> | null;
   readonly #sessionTimeoutMs: number;
+  readonly #groupOffsets: GroupOffsetCommitter;
   #stopped: Promise<void> | null = null;
   #stallReported = false;
 
@@ -99,6 +101,10 @@ export class PartitionedRunner<S = unknown> {
       maxWaitTimeInMs: 250,
       retry: { retries: 10 },
     });
+    this.#groupOffsets = new GroupOffsetCommitter(
+      (offsets) => this.#consumer.commitOffsets(offsets),
+      (error) => options.logger.debug({ err: error }, 'group offset commit failed (advisory only)'),
+    );
     this.#metrics = createRunnerMetrics(options.registry, () => this.#membership.all().flatMap((owned) => (owned.store ? [owned.store] : [])));
     this.#watchdog = new LoopWatchdog(options.livenessStallMs ?? DEFAULT_LIVENESS_STALL_MS);
     const quarantineTopic = deadLetterTopic(options.topics[0]!);
@@ -350,10 +356,11 @@ export class PartitionedRunner<S = unknown> {
       if (last && isRunning() && !isStale()) {
         resolveOffset(last.offset);
         // The store's offsets are the truth; the group's committed offsets (autoCommit is off, so
-        // commitOffsetsIfNecessary would not write them) are for lag tools and dashboards.
-        await this.#consumer
-          .commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: String(Number(last.offset) + 1) }])
-          .catch((error: unknown) => this.#options.logger.debug({ err: error }, 'group offset commit failed (advisory only)'));
+        // commitOffsetsIfNecessary would not write them) are for lag tools and dashboards, written
+        // in the background.
+        this.#groupOffsets.record({ topic: batch.topic, partition: batch.partition, offset: String(Number(last.offset) + 1) });
+        // A stop leaves the group once this batch returns: its offsets are written before that.
+        if (this.#lifecycle.phase !== 'running') await this.#groupOffsets.idle();
         await heartbeat();
       }
       this.#metrics.lag.set({ topic: batch.topic, partition: String(batch.partition) }, Number(batch.offsetLag()));
@@ -367,6 +374,7 @@ export class PartitionedRunner<S = unknown> {
     this.#stopped ??= (async () => {
       this.#lifecycle.to('stopping');
       this.#punctuation?.stop();
+      await this.#groupOffsets.idle();
       await this.#consumer.disconnect().catch((error: unknown) => this.#options.logger.warn({ err: error }, 'consumer disconnect failed'));
       await this.#punctuation?.idle();
       for (const owned of this.#membership.releaseAll()) await this.#close(owned);

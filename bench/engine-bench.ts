@@ -10,6 +10,7 @@
  * 4. decisions: triggers at a steady rate against the restored state, latency from producing the
  *    trigger to the scheduled send, then the drain rate of a burst.
  */
+import { Consumer, MessagesStreamModes } from '@platformatic/kafka';
 import { ClassicLevel } from 'classic-level';
 import { readdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -31,7 +32,7 @@ import { buildPeer, counterDifference, readPeerDump, runPeer, type Guarantee, ty
 import { formatSection, percentile, type BenchSection } from './report.ts';
 
 const DAY_MS = 86_400_000;
-const ZONES = ['America/New_York', 'America/Chicago', 'America/Los_Angeles', 'America/Sao_Paulo', 'Europe/London', 'Europe/Berlin', 'Africa/Lagos', 'Asia/Kolkata', 'Asia/Shanghai', 'Asia/Tokyo', 'Australia/Sydney', 'Pacific/Auckland'];
+export const ZONES = ['America/New_York', 'America/Chicago', 'America/Los_Angeles', 'America/Sao_Paulo', 'Europe/London', 'Europe/Berlin', 'Africa/Lagos', 'Asia/Kolkata', 'Asia/Shanghai', 'Asia/Tokyo', 'Australia/Sydney', 'Pacific/Auckland'];
 
 export interface EngineBenchOptions {
   /** Recipients in the population (the issue's figure is for 1M). */
@@ -44,10 +45,12 @@ export interface EngineBenchOptions {
 }
 
 /** Seeded uniform numbers in [0, 1): the population is the same on every run. */
-function prng(seed: number): () => number {
+export function prng(seed: number): () => number {
   const random = new SeededRandom(['bench', seed]);
   return () => random.next();
 }
+
+export const SPARSE_POPULATION_SEED = 20_261_123;
 
 /**
  * A sparse population: most recipients have a handful of events over 90 days, a few have many
@@ -55,7 +58,7 @@ function prng(seed: number): () => number {
  * recipient in one of a dozen zones; ordered by event time as an upstream stream would be.
  */
 export function sparsePopulation(recipients: number, now: number): EngagementEvent[] {
-  const random = prng(20_261_123);
+  const random = prng(SPARSE_POPULATION_SEED);
   const events: EngagementEvent[] = [];
   for (let r = 0; r < recipients; r++) {
     const count = 1 + Math.min(60, Math.floor(-Math.log(1 - random()) * 2));
@@ -144,6 +147,50 @@ async function rawConsumeRate(kafka: Kafka, codec: SchemaCodec, topic: string, c
   await finished;
   const cpu = process.cpuUsage(cpuAtFirst);
   await consumer.disconnect();
+  const seconds = (last - first) / 1000;
+  return { rate: count / seconds, seconds, cpuSeconds: (cpu.user + cpu.system) / 1e6 };
+}
+
+/**
+ * What the raw rates say about the engine's client: the share of the engine's time per event that
+ * kafkajs's consuming and decoding takes (1/raw of 1/engine), and the engine's rate if that part
+ * cost what it costs with @platformatic/kafka (an estimate: the changelog's produce is not in it).
+ */
+export function clientNote(engineRate: number, kafkajsRate: number, platformaticRate: number): string {
+  const share = engineRate / kafkajsRate;
+  const swapped = 1 / (1 / engineRate - 1 / kafkajsRate + 1 / platformaticRate);
+  const percent = (value: number) => `${(100 * value).toFixed(1)}%`;
+  const bound = share >= 0.5 ? 'kafkajs bounds the engine: its consuming and decoding takes most of the engine\'s time per event' : 'kafkajs does not bound the engine';
+  return `Client: consuming and decoding with kafkajs takes ${percent(share)} of the engine's time per event, so ${bound}; the same work with @platformatic/kafka ran at ${(platformaticRate / kafkajsRate).toFixed(2)}× kafkajs's rate, which would move the engine to about ${Math.round(swapped).toLocaleString('en-US')} events/s (${swapped >= engineRate ? '+' : ''}${percent(swapped / engineRate - 1)}; consuming only, the changelog is produced with kafkajs too).`;
+}
+
+/**
+ * rawConsumeRate with @platformatic/kafka instead of kafkajs: the same topic from the start, the
+ * same Avro decoding of each value (SchemaCodec: Confluent framing, avsc with the registered
+ * schema), no state, no commits; the client's default fetch sizes (50 MB a fetch).
+ */
+async function rawConsumeRatePlatformatic(brokers: string[], codec: SchemaCodec, topic: string, count: number): Promise<{ rate: number; seconds: number; cpuSeconds: number }> {
+  const consumer = new Consumer({ groupId: `${topic}.bench-raw-platformatic.${Date.now()}`, clientId: 'bench-raw-platformatic', bootstrapBrokers: brokers, autocommit: false });
+  let seen = 0;
+  let first = 0;
+  let last = 0;
+  let cpuAtFirst = process.cpuUsage();
+  try {
+    const stream = await consumer.consume({ topics: [topic], mode: MessagesStreamModes.EARLIEST, autocommit: false });
+    for await (const message of stream) {
+      if (first === 0) {
+        first = performance.now();
+        cpuAtFirst = process.cpuUsage();
+      }
+      await codec.decode('engagement', message.value);
+      seen++;
+      if (seen >= count) break;
+    }
+    last = performance.now();
+  } finally {
+    await consumer.close(true);
+  }
+  const cpu = process.cpuUsage(cpuAtFirst);
   const seconds = (last - first) / 1000;
   return { rate: count / seconds, seconds, cpuSeconds: (cpu.user + cpu.system) / 1e6 };
 }
@@ -237,6 +284,9 @@ export async function runEngineBenchmarks(options: EngineBenchOptions = {}): Pro
     log('reference: consuming and decoding with no state');
     const raw = await rawConsumeRate(kafka, codec, topics.engagement, events.length);
     log(`reference: ${Math.round(raw.rate)} records/s`);
+    log('reference: consuming and decoding with no state, @platformatic/kafka');
+    const rawPlatformatic = await rawConsumeRatePlatformatic(common.kafka.brokers, codec, topics.engagement, events.length);
+    log(`reference (@platformatic/kafka): ${Math.round(rawPlatformatic.rate)} records/s`);
 
     log('engine: building its store');
     engineA.start();
@@ -309,9 +359,13 @@ export async function runEngineBenchmarks(options: EngineBenchOptions = {}): Pro
     return [
       {
         title: 'Engine: engagement ingest, beside Kafka Streams',
-        method: `${events.length.toLocaleString('en-US')} engagement events of ${recipients.toLocaleString('en-US')} recipients (sparse: geometric event counts, mean ${(events.length / recipients).toFixed(1)}), one partition, produced before any consumer starts; then, one after the other on the same topic: the kafkajs client consuming and Avro-decoding it with no state (raw), the engine building its store, and the Kafka Streams peer (bench/peers/kafka-streams: Kafka Streams 3.9.1, a Processor with a persistent RocksDB KeyValueStore, record cache and changelog, Apache Avro against the registered schema; one stream thread) with exactly_once_v2 and with at_least_once. Each does per event: event-id deduplication, the zone to the local hour-of-week slot, the decayed counters per channel and signal, machine opens apart, one read and one write of the recipient (the engine also updates its cohort and population aggregates and keeps a recent layer of first engagements with its predictive record, which the peer does not). Rates from the first to the last record (the engine's to its commit of the last record); per CPU-second divides the records by the CPU time the process used over the same span (all its threads: for the JVM, GC and JIT too; the broker's is in neither), which other work on a shared machine does not take. Correctness: ${sample.length.toLocaleString('en-US')} recipients spread over the population, read from the engine's store and from each peer's store at the end, agree when events, active days, zone, reference time and every cell both keep agree (cell values within 0.2%; the engine's recent layer is not compared).`,
+        method: `${events.length.toLocaleString('en-US')} engagement events of ${recipients.toLocaleString('en-US')} recipients (sparse: geometric event counts, mean ${(events.length / recipients).toFixed(1)}), one partition, produced before any consumer starts; then, one after the other on the same topic: the kafkajs client consuming and Avro-decoding it with no state (raw), the engine building its store, and the Kafka Streams peer (bench/peers/kafka-streams: Kafka Streams 3.9.1, a Processor with a persistent RocksDB KeyValueStore, a 64 MiB record cache and a changelog, the default commit interval (100 ms exactly-once, 30 s at-least-once) and RocksDB settings, Apache Avro against the registered schema; one stream thread) with exactly_once_v2 and with at_least_once. The raw reference is run twice, with kafkajs (the engine's client) and with @platformatic/kafka (kafkajs with 10 MB a fetch, @platformatic/kafka with its default 50 MB), the same Avro decoding of every value. Each does per event: event-id deduplication, the zone to the local hour-of-week slot, the decayed counters per channel and signal, machine opens apart, the recent layer (a second copy of the day's first engagements, decayed per active day) and the predictive record that weighs it, one read and one write of the recipient (the engine also updates its cohort and population aggregates, which the peer does not). Rates from the first to the last record (the engine's to its commit of the last record); per CPU-second divides the records by the CPU time the process used over the same span (all its threads: for the JVM, GC and JIT too; the broker's is in neither), which other work on a shared machine does not take. Correctness: ${sample.length.toLocaleString('en-US')} recipients spread over the population, read from the engine's store and from each peer's store at the end, agree when events, active days, zone, reference time, the recent layer's predictive record (to the thousandth both store) and every cell, the recent layer's included, agree (cell values within 0.2%). ${clientNote(ingest.rate, raw.rate, rawPlatformatic.rate)}`,
         figures: [
           { name: 'engine ingest rate', value: ingest.rate, unit: 'events/s', reference: { name: 'raw consume + decode (kafkajs)', value: raw.rate, unit: 'events/s' } },
+          { name: 'raw consume + decode, @platformatic/kafka', value: rawPlatformatic.rate, unit: 'events/s', reference: { name: 'kafkajs', value: raw.rate, unit: 'events/s' } },
+          { name: 'raw consume + decode, @platformatic/kafka / kafkajs', value: rawPlatformatic.rate / raw.rate, unit: '×' },
+          { name: 'raw consume + decode per CPU-second, @platformatic/kafka / kafkajs', value: raw.cpuSeconds / rawPlatformatic.cpuSeconds, unit: '×' },
+          { name: 'engine share of the raw rate (@platformatic/kafka)', value: (100 * ingest.rate) / rawPlatformatic.rate, unit: '%' },
           { name: 'Kafka Streams ingest rate, exactly_once_v2', value: eos.rate, unit: 'events/s' },
           { name: 'Kafka Streams ingest rate, at_least_once', value: alos.rate, unit: 'events/s' },
           { name: 'engine / Kafka Streams (exactly_once_v2)', value: ingest.rate / eos.rate, unit: '×', aim: '1.5 or more', met: ingest.rate / eos.rate >= 1.5 },

@@ -8,7 +8,7 @@ import { readdirSync, statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { isRecentCell, type Profile } from '../services/model/profile.ts';
+import type { Profile } from '../services/model/profile.ts';
 
 const PEER = fileURLToPath(new URL('./peers/kafka-streams/', import.meta.url));
 const JAR = join(PEER, 'target', 'kafka-streams-peer-1.jar');
@@ -103,6 +103,8 @@ export interface PeerCounters {
   activeDays: number;
   refMs: number;
   timeZone: string | null;
+  /** The predictive record of the recent layer (log-odds, in thousandths as stored). */
+  recentLogOdds: number;
   cells: Record<string, number>;
 }
 
@@ -118,11 +120,9 @@ export async function readPeerDump(path: string): Promise<Map<string, PeerCounte
 
 /**
  * Why the peer's counters differ from the engine's profile, or null when they agree: the same
- * counts, zone and reference time, the same cells, each value within `tolerance` (relative; both
- * sides keep values on the same 16-bit log grid, whose step is 0.07%). The engine's recent layer
- * (a second, faster-forgetting copy of the first engagements, and its predictive record) has no
- * counterpart in the peer, which therefore does a little less work per event: only the cells
- * both keep are compared.
+ * counts, zone, reference time and predictive record of the recent layer, the same cells (the
+ * recent layer's among them), each value within `tolerance` (relative; both sides keep values on
+ * the same 16-bit log grid, whose step is 0.07%).
  */
 export function counterDifference(engine: Profile | null, peer: PeerCounters | undefined, tolerance = 0.002): string | null {
   if (!peer || peer.missing) return engine ? 'missing in the peer' : null;
@@ -131,10 +131,10 @@ export function counterDifference(engine: Profile | null, peer: PeerCounters | u
   if (engine.activeDays !== peer.activeDays) return `active days ${engine.activeDays} vs ${peer.activeDays}`;
   if (engine.refMs !== peer.refMs) return `reference time ${engine.refMs} vs ${peer.refMs}`;
   if (engine.timeZone !== peer.timeZone) return `zone ${engine.timeZone} vs ${peer.timeZone}`;
+  // Both keep it in thousandths: equal, or one rounding apart at most.
+  if (!(Math.abs(engine.recentLogOdds - peer.recentLogOdds) < 0.0005)) return `recent log-odds ${engine.recentLogOdds} vs ${peer.recentLogOdds}`;
   const peerCells = Object.entries(peer.cells);
-  let shared = 0;
-  for (const index of engine.cells.keys()) if (!isRecentCell(index)) shared++;
-  if (peerCells.length !== shared) return `${shared} cells vs ${peerCells.length}`;
+  if (peerCells.length !== engine.cells.size) return `${engine.cells.size} cells vs ${peerCells.length}`;
   for (const [index, value] of peerCells) {
     const mine = engine.cells.get(Number(index));
     if (mine === undefined) return `cell ${index} only in the peer`;

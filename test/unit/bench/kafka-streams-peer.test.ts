@@ -1,12 +1,15 @@
 import { describe, expect, it } from 'vitest';
 import { counterDifference, type PeerCounters } from '../../../bench/kafka-streams-peer.ts';
-import { applyEngagement, emptyProfile, isRecentCell, recentCellIndex, type Profile } from '../../../services/model/profile.ts';
+import { applyEngagement, emptyProfile, isRecentCell, type Profile } from '../../../services/model/profile.ts';
+import { DEFAULT_MODEL_PARAMS } from '../../../services/model/score.ts';
 
+/** A profile as the engine keeps it: three active days, so its recent layer holds cells and a record. */
 function engineProfile(): Profile {
   const profile = emptyProfile();
-  const params = { halfLifeDays: 365 };
-  applyEngagement(profile, { slot: 10, channel: 'EMAIL', signal: 'EXPOSURE', atMs: 1_000_000, localDay: 0 }, params);
-  applyEngagement(profile, { slot: 12, channel: 'EMAIL', signal: 'HUMAN_OPEN', atMs: 90_000_000, localDay: 1 }, params);
+  applyEngagement(profile, { slot: 10, channel: 'EMAIL', signal: 'EXPOSURE', atMs: 1_000_000, localDay: 0 }, DEFAULT_MODEL_PARAMS);
+  applyEngagement(profile, { slot: 12, channel: 'EMAIL', signal: 'HUMAN_OPEN', atMs: 90_000_000, localDay: 1 }, DEFAULT_MODEL_PARAMS);
+  applyEngagement(profile, { slot: 40, channel: 'EMAIL', signal: 'CLICK', atMs: 180_000_000, localDay: 2 }, DEFAULT_MODEL_PARAMS);
+  applyEngagement(profile, { slot: 70, channel: 'EMAIL', signal: 'HUMAN_OPEN', atMs: 270_000_000, localDay: 3 }, DEFAULT_MODEL_PARAMS);
   profile.timeZone = 'Europe/Berlin';
   return profile;
 }
@@ -18,6 +21,7 @@ function asPeer(profile: Profile): PeerCounters {
     activeDays: profile.activeDays,
     refMs: profile.refMs,
     timeZone: profile.timeZone,
+    recentLogOdds: profile.recentLogOdds,
     cells: Object.fromEntries([...profile.cells].map(([index, value]) => [String(index), value])),
   };
 }
@@ -37,7 +41,7 @@ describe('the Kafka Streams peer comparison', () => {
     expect(counterDifference(profile, undefined)).toBe('missing in the peer');
     expect(counterDifference(null, asPeer(profile))).toBe('missing in the engine');
     expect(counterDifference(null, { ...asPeer(profile), missing: true })).toBeNull();
-    expect(counterDifference(profile, { ...asPeer(profile), events: 3 })).toBe('events 2 vs 3');
+    expect(counterDifference(profile, { ...asPeer(profile), events: 3 })).toBe('events 4 vs 3');
     expect(counterDifference(profile, { ...asPeer(profile), activeDays: 0 })).toMatch(/^active days/);
     expect(counterDifference(profile, { ...asPeer(profile), refMs: 1 })).toMatch(/^reference time/);
     expect(counterDifference(profile, { ...asPeer(profile), timeZone: 'UTC' })).toMatch(/^zone/);
@@ -50,16 +54,19 @@ describe('the Kafka Streams peer comparison', () => {
     expect(counterDifference(profile, extra)).toMatch(/cells vs/);
   });
 
-  it("leaves the engine's recent layer out (the peer keeps no such cells), and still compares every other cell", () => {
+  it("compares the recent layer's cells and its predictive record like every other field", () => {
     const profile = engineProfile();
+    const recent = [...profile.cells.keys()].filter(isRecentCell);
+    expect(recent.length).toBeGreaterThan(0);
+    expect(profile.recentLogOdds).not.toBe(0);
     const peer = asPeer(profile);
-    profile.cells.set(recentCellIndex('EMAIL', 12), 0.5);
-    expect(isRecentCell(recentCellIndex('EMAIL', 12))).toBe(true);
     expect(counterDifference(profile, peer)).toBeNull();
-    const [index, value] = Object.entries(peer.cells)[0]!;
-    peer.cells[index] = value * 1.01;
-    expect(counterDifference(profile, peer)).toMatch(new RegExp(`^cell ${index}:`));
-    delete peer.cells[index];
-    expect(counterDifference(profile, peer)).toMatch(/cells vs/);
+    expect(counterDifference(profile, { ...peer, recentLogOdds: profile.recentLogOdds + 0.001 })).toMatch(/^recent log-odds/);
+    const changed = asPeer(profile);
+    changed.cells[String(recent[0])] = profile.cells.get(recent[0]!)! * 1.01;
+    expect(counterDifference(profile, changed)).toMatch(new RegExp(`^cell ${recent[0]}:`));
+    const without = asPeer(profile);
+    delete without.cells[String(recent[0])];
+    expect(counterDifference(profile, without)).toMatch(/cells vs/);
   });
 });

@@ -16,7 +16,8 @@ import org.apache.kafka.streams.state.KeyValueStore;
  * The engine's per-event ingest (services/engine/recipient-state.ts applyEngagement) as a Kafka
  * Streams processor: the signal of the event (machine opens apart), the look-back and future
  * bounds against the record timestamp, event-id deduplication, the recipient's zone to the local
- * hour-of-week slot, the decayed counters; one get and one put of the recipient per record.
+ * hour-of-week slot, the decayed counters and the recent layer with its predictive record; one get
+ * and one put of the recipient per record.
  */
 public final class CountersProcessor implements Processor<String, byte[], Void, Void> {
   private static final long DAY_MS = 86_400_000L;
@@ -30,12 +31,17 @@ public final class CountersProcessor implements Processor<String, byte[], Void, 
   private static final int DEDUP_MAX_IDS = 64;
   private static final long MACHINE_OPEN_MS = 10_000L;
   private static final String DEFAULT_ZONE = "UTC";
+  // The engine's recent layer (services/model/score.ts DEFAULT_MODEL_PARAMS).
+  private static final RecipientCounters.RecentLayer RECENT_LAYER = new RecipientCounters.RecentLayer(0.9, 4, 1, 4);
 
   private final String registryUrl;
   private final String storeName;
   private final long lookBackMs;
   private final Progress progress;
   private final Map<String, ZoneRules> zones = new HashMap<>();
+  // Scratch rows for the recent layer's prediction, reused from record to record (one task, one thread).
+  private final double[] longRow = new double[RecipientCounters.HOURS_PER_WEEK];
+  private final double[] recentRow = new double[RecipientCounters.HOURS_PER_WEEK];
   private RegistryAvroDecoder decoder;
   private KeyValueStore<String, RecipientCounters> store;
 
@@ -73,7 +79,7 @@ public final class CountersProcessor implements Processor<String, byte[], Void, 
     long wallMs = occurredAt + rules.getOffset(Instant.ofEpochMilli(occurredAt)).getTotalSeconds() * 1000L;
     long localDay = Math.floorDiv(wallMs, DAY_MS);
     int hourOfWeek = (int) Math.floorMod(localDay + 3, 7) * 24 + (int) ((wallMs - localDay * DAY_MS) / HOUR_MS);
-    counters.apply(channel, signal, hourOfWeek, localDay, occurredAt, HALF_LIFE_DAYS);
+    counters.apply(channel, signal, hourOfWeek, localDay, occurredAt, HALF_LIFE_DAYS, RECENT_LAYER, longRow, recentRow);
     if (eventZone != null) counters.timeZone = zone;
     store.put(recipientId, counters);
   }

@@ -5,10 +5,12 @@ import java.nio.charset.StandardCharsets;
 import java.util.Arrays;
 
 /**
- * One recipient's decayed hour-of-week counters per channel and signal and their recent event
- * ids: the engine's per-recipient model (services/model/profile.ts, services/engine/
- * recent-event-ids.ts) in Java, with the same 16-bit log grid after every change, so both sides
- * agree on every counter for the same events in the same order.
+ * One recipient's decayed hour-of-week counters per channel and signal, its recent layer (a
+ * second copy of the first engagements of the day that also decays per active day) with the
+ * predictive record that weighs it, and its recent event ids: the engine's per-recipient model
+ * (services/model/profile.ts, services/engine/recent-event-ids.ts) in Java, with the same 16-bit
+ * log grid after every change, so both sides agree on every counter for the same events in the
+ * same order.
  */
 public final class RecipientCounters {
   public static final String[] CHANNELS = {"EMAIL", "PUSH", "SMS", "IN_APP"};
@@ -16,6 +18,10 @@ public final class RecipientCounters {
   public static final int HOURS_PER_WEEK = 168;
   public static final int FIRST_ENGAGEMENT = 6;
   private static final int CELLS_PER_CHANNEL = SIGNALS.length * HOURS_PER_WEEK;
+  /** The recent layer's rows (one per channel) come after every (channel, signal) row. */
+  static final int RECENT_BASE = CHANNELS.length * CELLS_PER_CHANNEL;
+  /** Recent-layer cells below this are dropped (the engine's RECENT_FLOOR). */
+  private static final double RECENT_FLOOR = Math.pow(2, -6);
   private static final double DAY_MS = 86_400_000d;
   private static final int LOG_MIN = -20;
   private static final int STEPS_PER_OCTAVE = 1024;
@@ -30,6 +36,8 @@ public final class RecipientCounters {
   public int lastEngagedSlot = -1;
   public long lastEngagedMs;
   public String timeZone;
+  /** Log-odds of the recent layer against the long one, in thousandths (the engine's recentLogOdds). */
+  public long recentLogOddsMilli;
   /** Sparse cells: index = channel * 7 * 168 + signal * 168 + slot, unsorted; values on the grid. */
   int[] cellIndex = new int[8];
   double[] cellValue = new double[8];
@@ -41,6 +49,10 @@ public final class RecipientCounters {
 
   public static int cellIndex(int channel, int signal, int slot) {
     return channel * CELLS_PER_CHANNEL + signal * HOURS_PER_WEEK + slot;
+  }
+
+  public static int recentCellIndex(int channel, int slot) {
+    return RECENT_BASE + channel * HOURS_PER_WEEK + slot;
   }
 
   static boolean isHuman(int signal) {
@@ -147,8 +159,59 @@ public final class RecipientCounters {
     refMs = toMs;
   }
 
+  /** The recent layer's parameters (the engine's DEFAULT_MODEL_PARAMS: services/model/score.ts). */
+  public record RecentLayer(double dayDecay, double priorDays, double forget, double maxLogOdds) {}
+
+  /**
+   * A new active day (services/model/profile.ts updateRecentLayer): the long and the recent
+   * first-engagement rows of the channel, as they stood before the day, each predict the hour of
+   * its first engagement (hour of day pooled over the week, kernel 0.5 on the hour and 0.25 on
+   * each neighbour, `priorDays` spread uniformly); the log of their ratio joins the record (in
+   * thousandths, bounded). Then the recent layer decays by a day and takes the engagement. Sums run
+   * in slot order and the logarithm is fdlibm's (StrictMath, as V8's), so both sides round alike.
+   */
+  private void updateRecentLayer(int channel, int slot, double weight, RecentLayer recent, double[] longRow, double[] recentRow) {
+    int hour = slot % 24;
+    int longBase = cellIndex(channel, FIRST_ENGAGEMENT, 0);
+    int recentBase = recentCellIndex(channel, 0);
+    Arrays.fill(longRow, 0);
+    Arrays.fill(recentRow, 0);
+    for (int i = 0; i < cellCount; i++) {
+      int index = cellIndex[i];
+      if (index >= longBase && index < longBase + HOURS_PER_WEEK) longRow[index - longBase] = cellValue[i];
+      else if (index >= recentBase && index < recentBase + HOURS_PER_WEEK) recentRow[index - recentBase] = cellValue[i];
+    }
+    double longTotal = 0;
+    double recentTotal = 0;
+    double longNear = 0;
+    double recentNear = 0;
+    for (int at = 0; at < HOURS_PER_WEEK; at++) {
+      int h = at % 24;
+      longTotal += longRow[at];
+      recentTotal += recentRow[at];
+      int distance = Math.min((h - hour + 24) % 24, (hour - h + 24) % 24);
+      double kernel = distance == 0 ? 0.5 : distance == 1 ? 0.25 : 0;
+      longNear += kernel * longRow[at];
+      recentNear += kernel * recentRow[at];
+    }
+    if (longTotal > 0) {
+      double prior = recent.priorDays();
+      double pLong = (longNear + prior / 24) / (longTotal + prior);
+      double pRecent = (recentNear + prior / 24) / (recentTotal + prior);
+      double next = recent.forget() * (recentLogOddsMilli / 1000d) + StrictMath.log(pRecent / pLong);
+      recentLogOddsMilli = Math.round(Math.max(-recent.maxLogOdds(), Math.min(recent.maxLogOdds(), next)) * 1000);
+    }
+    for (int i = cellCount - 1; i >= 0; i--) {
+      if (cellIndex[i] < RECENT_BASE) continue;
+      double decayed = quantize(cellValue[i] * recent.dayDecay());
+      if (decayed < RECENT_FLOOR) removeAt(i);
+      else cellValue[i] = decayed;
+    }
+    addCell(recentCellIndex(channel, slot), weight);
+  }
+
   /** One event: decays to the newest event time, adds the event's weight, derives the day's first engagement. */
-  public void apply(int channel, int signal, int slot, long localDay, long atMs, double halfLifeDays) {
+  public void apply(int channel, int signal, int slot, long localDay, long atMs, double halfLifeDays, RecentLayer recent, double[] longRow, double[] recentRow) {
     if (events == 0 || atMs < firstSeenMs) firstSeenMs = atMs;
     decayTo(atMs, halfLifeDays);
     double weight = atMs != refMs ? decayFactor(atMs, refMs, halfLifeDays) : 1;
@@ -162,6 +225,7 @@ public final class RecipientCounters {
     if (human && localDay > lastActiveDay) {
       lastActiveDay = localDay;
       activeDays++;
+      if (recent.dayDecay() < 1) updateRecentLayer(channel, slot, weight, recent, longRow, recentRow);
       addCell(cellIndex(channel, FIRST_ENGAGEMENT, slot), weight);
     }
   }
@@ -180,6 +244,7 @@ public final class RecipientCounters {
     out.write(zone, 0, zone.length);
     varint(out, lastEngagedSlot + 1);
     if (lastEngagedSlot >= 0) varint(out, zigzag(refMs - lastEngagedMs));
+    varint(out, zigzag(recentLogOddsMilli));
     int[] order = Arrays.copyOf(cellIndex, cellCount);
     Arrays.sort(order);
     varint(out, cellCount);
@@ -215,6 +280,7 @@ public final class RecipientCounters {
     c.timeZone = zoneLength == 0 ? null : new String(bytes, in.take(zoneLength), zoneLength, StandardCharsets.UTF_8);
     c.lastEngagedSlot = (int) in.varint() - 1;
     if (c.lastEngagedSlot >= 0) c.lastEngagedMs = c.refMs - unzigzag(in.varint());
+    c.recentLogOddsMilli = unzigzag(in.varint());
     int cells = (int) in.varint();
     c.cellIndex = new int[Math.max(4, cells + 2)];
     c.cellValue = new double[c.cellIndex.length];
@@ -243,7 +309,8 @@ public final class RecipientCounters {
     StringBuilder json = new StringBuilder(64 + cellCount * 24);
     json.append("{\"recipientId\":\"").append(recipientId).append("\",\"events\":").append(events)
         .append(",\"activeDays\":").append(activeDays).append(",\"refMs\":").append(refMs)
-        .append(",\"timeZone\":").append(timeZone == null ? "null" : "\"" + timeZone + "\"").append(",\"cells\":{");
+        .append(",\"timeZone\":").append(timeZone == null ? "null" : "\"" + timeZone + "\"")
+        .append(",\"recentLogOdds\":").append(recentLogOddsMilli / 1000d).append(",\"cells\":{");
     for (int i = 0; i < cellCount; i++) {
       if (i > 0) json.append(',');
       json.append('"').append(cellIndex[i]).append("\":").append(cellValue[i]);

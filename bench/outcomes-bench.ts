@@ -29,12 +29,15 @@ async function timeCounter(read: () => Promise<number>, target: number, timeoutM
   const deadline = Date.now() + timeoutMs;
   let startValue = -1;
   let startAt = 0;
+  // When one poll sees the counter go from 0 to done, the span is from the last poll that saw 0
+  // (a lower bound on the rate, the best a 100 ms poll can tell).
+  let lastZeroAt = performance.now();
   for (;;) {
     const value = await read();
     const at = performance.now();
+    if (value === 0) lastZeroAt = at;
     if (startValue < 0 && value > 0) {
-      startValue = value;
-      startAt = at;
+      [startValue, startAt] = value >= target ? [0, lastZeroAt] : [value, at];
     }
     if (value >= target) {
       const seconds = (at - startAt) / 1000;

@@ -5,7 +5,7 @@ import { valueSubject } from '../shared/contracts/schema-files.ts';
 import { DeadLetterPublisher } from '../shared/kafka/dead-letter-publisher.ts';
 import { assertBrokerReachable, createKafka } from '../shared/kafka/kafka-client.ts';
 import { ErrorCode, StoError } from '../shared/errors.ts';
-import { exitAfter, exitOnStartupFailure, installSignalHandlers } from '../shared/lifecycle.ts';
+import { exitAfter, exitOnStartupFailure, installSignalHandlers, stopOnce } from '../shared/lifecycle.ts';
 import { createLogger } from '../shared/logger.ts';
 import { createMetricsRegistry } from '../shared/metrics-registry.ts';
 import { PartitionedRunner } from '../shared/stream/partitioned-runner.ts';
@@ -16,7 +16,7 @@ import { releaseClock } from './release-clock.ts';
 import { CampaignStops } from './campaign-stops.ts';
 import { EngagementWatermark, requiredEnd } from './engagement-watermark.ts';
 import { ReleaseFence } from './release-fence.ts';
-import { tunedLevelFactory } from '../shared/stream/partition-store.ts';
+import { serviceRunnerOptions } from '../shared/stream/service-runner-options.ts';
 
 /** The delay service's composition root. */
 async function main(config: Readonly<DelayConfig>): Promise<void> {
@@ -79,38 +79,32 @@ async function main(config: Readonly<DelayConfig>): Promise<void> {
   const runner = new PartitionedRunner({
     kafka,
     producer,
-    groupId: config.groupId,
-    instanceId: config.instanceId,
+    ...serviceRunnerOptions(config),
     // The engagement topic is co-partitioned with the scheduled one (both keyed by recipient id).
     topics: [topics.scheduled, topics.erasure, topics.engagement],
     changelogTopic: topics.delayChangelog,
-    stateDir: config.common.stateDir,
-    levelFactory: tunedLevelFactory(config.common.store),
-    cacheEntries: config.cacheEntries,
     handler,
     deadLetters,
     logger,
     registry,
-    syncWrites: config.syncWrites,
     clock,
     clockRate: config.clockSpeedup,
-    sessionTimeoutMs: config.common.kafka.sessionTimeoutMs,
-    livenessStallMs: config.common.livenessStallMs,
     // Exit non-zero so a supervisor restarts the process; its state and offsets are durable.
     onFatal: (error) => exitAfter(stop, logger, error),
   });
   admin.serve(runner);
 
-  let stopping: Promise<void> | null = null;
-  const stop = () =>
-    (stopping ??= (async () => {
-      await runner.stop();
-      await campaignStops.stop();
-      await kafkaAdmin.disconnect().catch(() => undefined);
-      await producer.disconnect();
-      await admin.stop();
-      logger.info('delay service stopped');
-    })());
+  const stop = stopOnce(
+    [
+      () => runner.stop(),
+      () => campaignStops.stop(),
+      () => kafkaAdmin.disconnect().catch(() => undefined),
+      () => producer.disconnect(),
+      () => admin.stop(),
+    ],
+    logger,
+    'delay service stopped',
+  );
   installSignalHandlers(stop, logger);
 
   await producer.connect();

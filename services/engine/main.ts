@@ -7,7 +7,7 @@ import { adminExposureProblem, deadLetterTopic } from '../shared/config/common-c
 import { ConfigError } from '../shared/errors.ts';
 import { DeadLetterPublisher } from '../shared/kafka/dead-letter-publisher.ts';
 import { assertBrokerReachable, createKafka } from '../shared/kafka/kafka-client.ts';
-import { exitAfter, exitOnStartupFailure, installSignalHandlers } from '../shared/lifecycle.ts';
+import { exitAfter, exitOnStartupFailure, installSignalHandlers, stopOnce } from '../shared/lifecycle.ts';
 import { createLogger } from '../shared/logger.ts';
 import { createMetricsRegistry } from '../shared/metrics-registry.ts';
 import { PartitionedRunner } from '../shared/stream/partitioned-runner.ts';
@@ -16,7 +16,7 @@ import { EngineHandler } from './engine-handler.ts';
 import { EngineMetrics } from './engine-metrics.ts';
 import { GlobalPriors } from './global-priors.ts';
 import { CampaignSettingsTable } from './campaign-settings-table.ts';
-import { tunedLevelFactory } from '../shared/stream/partition-store.ts';
+import { serviceRunnerOptions } from '../shared/stream/service-runner-options.ts';
 import { GroupRouting } from '../shared/stream/group-routing.ts';
 import { QueryApi } from './query-api.ts';
 import { RecipientQuery } from './recipient-query.ts';
@@ -62,20 +62,13 @@ async function main(config: Readonly<EngineConfig>): Promise<void> {
   const runner = new PartitionedRunner({
     kafka,
     producer,
-    groupId: config.groupId,
-    instanceId: config.instanceId,
+    ...serviceRunnerOptions(config),
     topics: [topics.engagement, topics.triggers, topics.erasure],
     changelogTopic: topics.engineChangelog,
-    stateDir: config.common.stateDir,
-    levelFactory: tunedLevelFactory(config.common.store),
-    cacheEntries: config.cacheEntries,
     handler,
     deadLetters,
     logger,
     registry,
-    syncWrites: config.syncWrites,
-    sessionTimeoutMs: config.common.kafka.sessionTimeoutMs,
-    livenessStallMs: config.common.livenessStallMs,
     // Exit non-zero so a supervisor restarts the process; its state and offsets are durable.
     onFatal: (error) => exitAfter(stop, logger, error),
     adminUrl,
@@ -95,17 +88,18 @@ async function main(config: Readonly<EngineConfig>): Promise<void> {
   // The operator's page: static HTML and script that call the API above (no build step).
   admin.page('/', fileURLToPath(new URL('./query-page.html', import.meta.url)));
 
-  let stopping: Promise<void> | null = null;
-  const stop = () =>
-    (stopping ??= (async () => {
-      await runner.stop();
-      await routing.stop();
-      await priors.stop();
-      await campaignSettings.stop();
-      await producer.disconnect();
-      await admin.stop();
-      logger.info('engine stopped');
-    })());
+  const stop = stopOnce(
+    [
+      () => runner.stop(),
+      () => routing.stop(),
+      () => priors.stop(),
+      () => campaignSettings.stop(),
+      () => producer.disconnect(),
+      () => admin.stop(),
+    ],
+    logger,
+    'engine stopped',
+  );
   installSignalHandlers(stop, logger);
 
   await producer.connect();

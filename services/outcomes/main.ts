@@ -5,11 +5,11 @@ import { valueSubject } from '../shared/contracts/schema-files.ts';
 import { ConfigError } from '../shared/errors.ts';
 import { DeadLetterPublisher } from '../shared/kafka/dead-letter-publisher.ts';
 import { assertBrokerReachable, createKafka } from '../shared/kafka/kafka-client.ts';
-import { exitAfter, exitOnStartupFailure, installSignalHandlers } from '../shared/lifecycle.ts';
+import { exitAfter, exitOnStartupFailure, installSignalHandlers, stopOnce } from '../shared/lifecycle.ts';
 import { createLogger } from '../shared/logger.ts';
 import { createMetricsRegistry } from '../shared/metrics-registry.ts';
 import { PartitionedRunner } from '../shared/stream/partitioned-runner.ts';
-import { tunedLevelFactory } from '../shared/stream/partition-store.ts';
+import { serviceRunnerOptions } from '../shared/stream/service-runner-options.ts';
 import { CampaignReports } from './campaign-reports.ts';
 import { compileOutcomesConfig, type OutcomesConfig } from './config.ts';
 import { OutcomesHandler } from './outcomes-handler.ts';
@@ -49,23 +49,16 @@ async function main(config: Readonly<OutcomesConfig>): Promise<void> {
   const runner = new PartitionedRunner({
     kafka,
     producer,
-    groupId: config.groupId,
-    instanceId: config.instanceId,
+    ...serviceRunnerOptions(config),
     // Co-partitioned by recipient: partition i of each is one task, so a send's records meet in one store.
     topics: [topics.scheduled, topics.ready, topics.unreleased, topics.engagement, topics.erasure],
     changelogTopic: topics.outcomesChangelog,
-    stateDir: config.common.stateDir,
-    levelFactory: tunedLevelFactory(config.common.store),
-    cacheEntries: config.cacheEntries,
     handler,
     deadLetters,
     logger,
     registry,
-    syncWrites: config.syncWrites,
     clock,
     clockRate: config.clockSpeedup,
-    sessionTimeoutMs: config.common.kafka.sessionTimeoutMs,
-    livenessStallMs: config.common.livenessStallMs,
     // Exit non-zero so a supervisor restarts the process; its state and offsets are durable.
     onFatal: (error) => exitAfter(stop, logger, error),
   });
@@ -73,15 +66,16 @@ async function main(config: Readonly<OutcomesConfig>): Promise<void> {
   admin.serve(runner);
   admin.mount('/campaigns/', reports.handle);
 
-  let stopping: Promise<void> | null = null;
-  const stop = () =>
-    (stopping ??= (async () => {
-      await runner.stop();
-      await reports.stop();
-      await producer.disconnect();
-      await admin.stop();
-      logger.info('outcomes stage stopped');
-    })());
+  const stop = stopOnce(
+    [
+      () => runner.stop(),
+      () => reports.stop(),
+      () => producer.disconnect(),
+      () => admin.stop(),
+    ],
+    logger,
+    'outcomes stage stopped',
+  );
   installSignalHandlers(stop, logger);
 
   await producer.connect();

@@ -59,3 +59,16 @@ export function exitOnStartupFailure(service: string, error: unknown): never {
   process.stderr.write(`${service}: cannot start${code ? ` [${code}]` : ''}: ${message}\n`);
   process.exit(code === 'CONFIG_INVALID' ? 78 : 1);
 }
+
+/**
+ * A service's stop: `steps` in order, once however often it is called (a signal and a fatal error
+ * may both ask), then `stoppedMessage` logged.
+ */
+export function stopOnce(steps: ReadonlyArray<() => Promise<unknown>>, logger: Logger, stoppedMessage: string): () => Promise<void> {
+  let stopping: Promise<void> | null = null;
+  return () =>
+    (stopping ??= (async () => {
+      for (const step of steps) await step();
+      logger.info(stoppedMessage);
+    })());
+}

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { installSignalHandlers } from '../../../services/shared/lifecycle.ts';
+import { installSignalHandlers, stopOnce } from '../../../services/shared/lifecycle.ts';
 import { createLogger } from '../../../services/shared/logger.ts';
 
 const logger = createLogger('lifecycle-test', 'silent');
@@ -36,5 +36,19 @@ describe('signal handlers', () => {
     process.emit('SIGINT', 'SIGINT');
     process.emit('SIGINT', 'SIGINT');
     expect(exit).toHaveBeenCalledWith(130);
+  });
+});
+
+describe('a service stop', () => {
+  it('runs its steps in order, once, however often it is asked', async () => {
+    const done: string[] = [];
+    const step = (name: string) => async () => {
+      await new Promise((resolve) => setTimeout(resolve, 1));
+      done.push(name);
+    };
+    const stop = stopOnce([step('runner'), step('producer'), step('admin')], logger, 'stopped');
+    await Promise.all([stop(), stop()]);
+    await stop();
+    expect(done).toEqual(['runner', 'producer', 'admin']);
   });
 });

@@ -49,6 +49,12 @@ export async function restoreFromChangelog(options: {
    * non-negative integer): it is skipped, and handed here to be dead-lettered with its bytes.
    */
   quarantine?: (record: { partition: number; offset: string; timestamp: string; key: Buffer | null; value: Buffer | null }, reason: string) => Promise<void>;
+  /**
+   * Called after each batch of a partition's records is written to its store, with what was
+   * written (null: deleted), so a caller can keep it in memory; the values are the fetch's own
+   * buffers, views into a whole fetched response: copy what is kept.
+   */
+  onWritten?: (partition: number, puts: ReadonlyMap<string, Buffer | null>) => void;
 }): Promise<Map<number, number>> {
   const { kafka, topic, stores, logger } = options;
   const applied = new Map<number, number>(stores.map((store) => [store.partition, 0]));
@@ -99,6 +105,7 @@ export async function restoreFromChangelog(options: {
           let next = target.store.changelogNext;
           const flush = async () => {
             await target.store.commit({ puts, offsets, changelogNext: next });
+            options.onWritten?.(batch.partition, puts);
             puts = new Map();
             offsets = {};
           };

@@ -12,7 +12,7 @@ import { createLogger } from '../shared/logger.ts';
 import { createMetricsRegistry } from '../shared/metrics-registry.ts';
 import { PartitionedRunner } from '../shared/stream/partitioned-runner.ts';
 import { compileEngineConfig, type EngineConfig } from './config.ts';
-import { EngineHandler } from './engine-handler.ts';
+import { EngineHandler, scheduledStepOf } from './engine-handler.ts';
 import { EngineMetrics } from './engine-metrics.ts';
 import { DEFAULT_MODEL_PARAMS } from '../model/score.ts';
 import { SendTimeDecider, warmUpDecisions } from './send-time-decider.ts';
@@ -117,7 +117,10 @@ async function main(config: Readonly<EngineConfig>): Promise<void> {
   // Before joining the group (so before ready): the first triggers find the decision path compiled.
   const warmUpStarted = performance.now();
   const params = { ...DEFAULT_MODEL_PARAMS, halfLifeDays: config.halfLifeDays };
-  const warmed = warmUpDecisions(new SendTimeDecider(config, params), params, Date.now(), DECISION_WARM_UP_ROUNDS);
+  const warmed = warmUpDecisions(new SendTimeDecider(config, params), params, Date.now(), DECISION_WARM_UP_ROUNDS, (trigger, decision, planned, settings) => {
+    // The record and its Avro encoding as a decision is emitted (Avro's compiled writer is cold too).
+    codec.encode(writers.scheduled, scheduledStepOf(trigger, decision, planned, settings, planned.trigger.channel));
+  });
   logger.info({ decisions: warmed, ms: Math.round(performance.now() - warmUpStarted) }, 'decision path warmed up');
   await runner.start();
   logger.info({ adminPort, adminUrl, instanceId: config.instanceId, groupId: config.groupId }, 'engine started');

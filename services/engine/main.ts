@@ -12,14 +12,23 @@ import { createLogger } from '../shared/logger.ts';
 import { createMetricsRegistry } from '../shared/metrics-registry.ts';
 import { PartitionedRunner } from '../shared/stream/partitioned-runner.ts';
 import { compileEngineConfig, type EngineConfig } from './config.ts';
-import { EngineHandler } from './engine-handler.ts';
+import { EngineHandler, scheduledStepOf } from './engine-handler.ts';
 import { EngineMetrics } from './engine-metrics.ts';
+import { DEFAULT_MODEL_PARAMS } from '../model/score.ts';
+import { SendTimeDecider, warmUpDecisions } from './send-time-decider.ts';
 import { GlobalPriors } from './global-priors.ts';
 import { CampaignSettingsTable } from './campaign-settings-table.ts';
 import { serviceRunnerOptions } from '../shared/stream/service-runner-options.ts';
 import { GroupRouting } from '../shared/stream/group-routing.ts';
 import { QueryApi } from './query-api.ts';
 import { RecipientQuery } from './recipient-query.ts';
+
+/**
+ * Synthetic decisions at start-up (0.15 s of CPU for the decisions alone; 0.25-0.45 s with the
+ * decoding and encoding on a busy machine): after 2,000 the next decisions cost what they do in
+ * steady state; after 300, the first 1,000 real ones still cost about twice as much.
+ */
+const DECISION_WARM_UP_ROUNDS = 2_000;
 
 /** The engine's composition root: config, logger, metrics, clients, stores, wiring, signals. */
 async function main(config: Readonly<EngineConfig>): Promise<void> {
@@ -109,6 +118,14 @@ async function main(config: Readonly<EngineConfig>): Promise<void> {
   // And every campaign's settings.
   admin.waitingFor('campaign settings topic');
   await campaignSettings.start();
+  // Before joining the group (so before ready): the first triggers find the decision path compiled.
+  const warmUpStarted = performance.now();
+  const params = { ...DEFAULT_MODEL_PARAMS, halfLifeDays: config.halfLifeDays };
+  const warmed = warmUpDecisions(new SendTimeDecider(config, params), params, Date.now(), DECISION_WARM_UP_ROUNDS, (trigger, decision, planned, settings) => {
+    // The record and its Avro encoding as a decision is emitted (Avro's compiled writer is cold too).
+    codec.encode(writers.scheduled, scheduledStepOf(trigger, decision, planned, settings, planned.trigger.channel));
+  });
+  logger.info({ decisions: warmed, ms: Math.round(performance.now() - warmUpStarted) }, 'decision path warmed up');
   await runner.start();
   logger.info({ adminPort, adminUrl, instanceId: config.instanceId, groupId: config.groupId }, 'engine started');
 }

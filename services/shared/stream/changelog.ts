@@ -49,6 +49,13 @@ export async function restoreFromChangelog(options: {
    * non-negative integer): it is skipped, and handed here to be dead-lettered with its bytes.
    */
   quarantine?: (record: { partition: number; offset: string; timestamp: string; key: Buffer | null; value: Buffer | null }, reason: string) => Promise<void>;
+  /**
+   * Called after each batch of a partition's records is written to its store, with what was
+   * written (null: deleted) and how many changelog records are still to come after it, so a
+   * caller can keep the last of them in memory; the values are the fetch's own buffers, views
+   * into a whole fetched response: copy what is kept.
+   */
+  onWritten?: (partition: number, puts: ReadonlyMap<string, Buffer | null>, recordsAfter: number) => void;
 }): Promise<Map<number, number>> {
   const { kafka, topic, stores, logger } = options;
   const applied = new Map<number, number>(stores.map((store) => [store.partition, 0]));
@@ -99,6 +106,7 @@ export async function restoreFromChangelog(options: {
           let next = target.store.changelogNext;
           const flush = async () => {
             await target.store.commit({ puts, offsets, changelogNext: next });
+            options.onWritten?.(batch.partition, puts, target.end - next);
             puts = new Map();
             offsets = {};
           };

@@ -65,6 +65,9 @@ export class PartitionRestorer<S> {
       }
       if (pending.some((owned) => owned.phase !== 'restoring')) throw new Error('restore cancelled: partition revoked');
       let quarantined = 0;
+      // The cache is filled with what the restore writes (below): an attempt may clear and
+      // rebuild its store, so the cache starts empty and holds only what this attempt wrote.
+      for (const owned of pending) owned.cache.clear();
       const applied = await restoreFromChangelog({
         kafka: this.#deps.kafka,
         topic: this.#deps.changelogTopic,
@@ -72,6 +75,23 @@ export class PartitionRestorer<S> {
         groupPrefix: this.#deps.groupId,
         logger,
         isCancelled: () => pending.some((owned) => owned.phase !== 'restoring'),
+        // What the restore writes last stays cached (the most recent up to the cache's size), so
+        // the first records after it read memory, not LevelDB: right after a restore of 200,000
+        // recipients every trigger's recipient was a LevelDB read on a cold block cache.
+        onWritten: (partition, puts, recordsAfter) => {
+          const cache = pending.find((owned) => owned.partition === partition)?.cache;
+          if (!cache) return;
+          // Only the writes among the last records, as many as the cache holds: copying and caching
+          // all 530,000 records of a restore into a 200,000-entry cache cost 0.5-0.9 s of CPU, most
+          // of it for entries evicted before the end. Forgotten, not skipped, so no older cached
+          // value of their keys outlives them.
+          const keep = recordsAfter < cache.capacity;
+          // A copy: the fetch's buffers are views into its whole response, which a cached view would keep alive.
+          for (const [key, value] of puts) {
+            if (keep) cache.remember(key, value === null ? null : Buffer.from(value));
+            else cache.forget(key);
+          }
+        },
         quarantine: async (record, reason) => {
           const error = new StoError(ErrorCode.CORRUPT_STATE, `changelog record cannot be restored: ${reason}`);
           await this.#deps.deadLetters.publish({ topic: this.#deps.changelogTopic, ...record }, error, this.#deps.quarantineTopic);

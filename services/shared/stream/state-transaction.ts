@@ -112,6 +112,11 @@ export class CleanCache {
     return this.#entries.size;
   }
 
+  /** How many entries it keeps at most. */
+  get capacity(): number {
+    return this.#maxEntries;
+  }
+
   clear(): void {
     this.#entries.clear();
     this.#newest = null;

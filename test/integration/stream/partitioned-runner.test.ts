@@ -1,17 +1,13 @@
 import type { KafkaMessage } from 'kafkajs';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { Registry } from 'prom-client';
 import { deadLetterTopic } from '../../../services/shared/config/common-config.ts';
-import { createSchemaRegistryClient, SchemaCodec } from '../../../services/shared/contracts/schema-codec.ts';
-import { valueSubject } from '../../../services/shared/contracts/schema-files.ts';
-import { DeadLetterPublisher } from '../../../services/shared/kafka/dead-letter-publisher.ts';
-import { createKafka } from '../../../services/shared/kafka/kafka-client.ts';
-import { createLogger } from '../../../services/shared/logger.ts';
 import { PartitionedRunner, type PartitionHandler } from '../../../services/shared/stream/partitioned-runner.ts';
 import { PartitionStore } from '../../../services/shared/stream/partition-store.ts';
 import type { StateTransaction } from '../../../services/shared/stream/state-transaction.ts';
 import { InputError } from '../../../services/shared/errors.ts';
-import { createTestTopics, stackConfig, temporaryDir, uniqueTopics } from '../support/stack.ts';
+import { runnerFixture } from '../support/runner-fixture.ts';
+import { createTestTopics, uniqueTopics } from '../support/stack.ts';
 import { waitFor } from '../support/wait.ts';
 
 const PARTITIONS = 4;
@@ -29,55 +25,36 @@ class CountingHandler implements PartitionHandler {
 
 describe('partitioned runner on the real broker', () => {
   const topics = uniqueTopics('runner');
-  const logger = createLogger('runner-test', 'error');
-  const common = { ...stackConfig(), topics };
-  const kafka = createKafka(common.kafka, logger);
-  const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
-  const dirs: { path: string; remove: () => Promise<void> }[] = [];
+  const { kafka, producer, logger, codec, client, stateDir, deadLetters, track } = runnerFixture('runner-test');
   const runners: PartitionedRunner[] = [];
-  let codec: SchemaCodec;
 
   beforeAll(async () => {
     await createTestTopics(topics, PARTITIONS);
-    await producer.connect();
-    codec = new SchemaCodec(createSchemaRegistryClient(common.registry));
-  });
-
-  afterAll(async () => {
-    for (const runner of runners) await runner.stop();
-    await producer.disconnect();
-    for (const dir of dirs) await dir.remove();
   });
 
   async function startRunner(instanceId: string): Promise<{ runner: PartitionedRunner; stateDir: string; registry: Registry }> {
-    const dir = await temporaryDir(`runner-${instanceId}`);
-    dirs.push(dir);
+    const dir = await stateDir(`runner-${instanceId}`);
     const registry = new Registry();
-    const deadLetters = new DeadLetterPublisher({
-      producer,
-      codec,
-      writer: await codec.writer('deadLetter', valueSubject(deadLetterTopic(topics.engagement))),
-      service: 'test',
-      clock: Date.now,
-    });
-    const runner = new PartitionedRunner({
-      kafka: createKafka(common.kafka, logger),
-      producer,
-      groupId: `${topics.engagement}.group`,
-      instanceId,
-      topics: [topics.engagement, topics.triggers],
-      changelogTopic: topics.engineChangelog,
-      stateDir: dir.path,
-      cacheEntries: 1_000,
-      handler: new CountingHandler(),
-      deadLetters,
-      logger,
-      registry,
-      sessionTimeoutMs: 10_000,
-    });
+    const runner = track(
+      new PartitionedRunner({
+        kafka: client(),
+        producer,
+        groupId: `${topics.engagement}.group`,
+        instanceId,
+        topics: [topics.engagement, topics.triggers],
+        changelogTopic: topics.engineChangelog,
+        stateDir: dir,
+        cacheEntries: 1_000,
+        handler: new CountingHandler(),
+        deadLetters: await deadLetters(topics.engagement),
+        logger,
+        registry,
+        sessionTimeoutMs: 10_000,
+      }),
+    );
     runners.push(runner);
     await runner.start();
-    return { runner, stateDir: dir.path, registry };
+    return { runner, stateDir: dir, registry };
   }
 
   async function produce(count: number, offset: number): Promise<void> {

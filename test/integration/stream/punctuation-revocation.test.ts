@@ -1,13 +1,8 @@
 import { Registry } from 'prom-client';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { deadLetterTopic } from '../../../services/shared/config/common-config.ts';
-import { createSchemaRegistryClient, SchemaCodec } from '../../../services/shared/contracts/schema-codec.ts';
-import { valueSubject } from '../../../services/shared/contracts/schema-files.ts';
-import { DeadLetterPublisher } from '../../../services/shared/kafka/dead-letter-publisher.ts';
-import { createKafka } from '../../../services/shared/kafka/kafka-client.ts';
-import { createLogger } from '../../../services/shared/logger.ts';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { PartitionedRunner, type PartitionHandler, type PunctuationContext } from '../../../services/shared/stream/partitioned-runner.ts';
-import { createTestTopics, stackConfig, temporaryDir, uniqueTopics } from '../support/stack.ts';
+import { runnerFixture } from '../support/runner-fixture.ts';
+import { createTestTopics, uniqueTopics } from '../support/stack.ts';
 import { waitFor } from '../support/wait.ts';
 
 /**
@@ -46,50 +41,29 @@ class MarkingHandler implements PartitionHandler<null> {
 
 describe('punctuation and rebalance on the real broker', () => {
   const topics = uniqueTopics('punct');
-  const logger = createLogger('punctuation-test', 'error');
-  const common = { ...stackConfig(), topics };
-  const kafka = createKafka(common.kafka, logger);
-  const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
-  const dirs: { remove: () => Promise<void> }[] = [];
-  const runners: PartitionedRunner<null>[] = [];
-  let codec: SchemaCodec;
+  const { kafka, producer, logger, client, stateDir, deadLetters, track } = runnerFixture('punctuation-test');
 
   beforeAll(async () => {
     await createTestTopics(topics, 2);
-    await producer.connect();
-    codec = new SchemaCodec(createSchemaRegistryClient(common.registry));
-  });
-
-  afterAll(async () => {
-    for (const runner of runners) await runner.stop();
-    await producer.disconnect();
-    for (const dir of dirs) await dir.remove();
   });
 
   async function startRunner(handler: MarkingHandler): Promise<PartitionedRunner<null>> {
-    const dir = await temporaryDir(`punct-${handler.instance}`);
-    dirs.push(dir);
-    const runner = new PartitionedRunner<null>({
-      kafka: createKafka(common.kafka, logger),
-      producer,
-      groupId: `${topics.engagement}.group`,
-      instanceId: handler.instance,
-      topics: [topics.engagement, topics.triggers],
-      changelogTopic: topics.engineChangelog,
-      stateDir: dir.path,
-      cacheEntries: 100,
-      handler,
-      deadLetters: new DeadLetterPublisher({
+    const runner = track(
+      new PartitionedRunner<null>({
+        kafka: client(),
         producer,
-        codec,
-        writer: await codec.writer('deadLetter', valueSubject(deadLetterTopic(topics.engagement))),
-        service: 'test',
-        clock: Date.now,
+        groupId: `${topics.engagement}.group`,
+        instanceId: handler.instance,
+        topics: [topics.engagement, topics.triggers],
+        changelogTopic: topics.engineChangelog,
+        stateDir: await stateDir(`punct-${handler.instance}`),
+        cacheEntries: 100,
+        handler,
+        deadLetters: await deadLetters(topics.engagement),
+        logger,
+        registry: new Registry(),
       }),
-      logger,
-      registry: new Registry(),
-    });
-    runners.push(runner);
+    );
     void runner.start();
     return runner;
   }

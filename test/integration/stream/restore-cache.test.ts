@@ -1,15 +1,10 @@
 import type { KafkaMessage } from 'kafkajs';
 import { Registry } from 'prom-client';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { deadLetterTopic } from '../../../services/shared/config/common-config.ts';
-import { createSchemaRegistryClient, SchemaCodec } from '../../../services/shared/contracts/schema-codec.ts';
-import { valueSubject } from '../../../services/shared/contracts/schema-files.ts';
-import { DeadLetterPublisher } from '../../../services/shared/kafka/dead-letter-publisher.ts';
-import { createKafka } from '../../../services/shared/kafka/kafka-client.ts';
-import { createLogger } from '../../../services/shared/logger.ts';
+import { describe, expect, it } from 'vitest';
 import { PartitionedRunner, type PartitionHandler } from '../../../services/shared/stream/partitioned-runner.ts';
 import type { StateTransaction } from '../../../services/shared/stream/state-transaction.ts';
-import { createTestTopics, stackConfig, temporaryDir, uniqueTopics } from '../support/stack.ts';
+import { runnerFixture } from '../support/runner-fixture.ts';
+import { createTestTopics, uniqueTopics } from '../support/stack.ts';
 import { waitFor } from '../support/wait.ts';
 
 /**
@@ -28,50 +23,27 @@ class CountingHandler implements PartitionHandler {
 const KEYS = Array.from({ length: 10 }, (_, index) => `k${index}`);
 
 describe('a restore keeps what it writes in the cache', () => {
-  const logger = createLogger('restore-cache-test', 'error');
-  const common = stackConfig();
-  const kafka = createKafka(common.kafka, logger);
-  const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
-  const dirs: { path: string; remove: () => Promise<void> }[] = [];
-  const runners: PartitionedRunner[] = [];
-  let codec: SchemaCodec;
-
-  beforeAll(async () => {
-    await producer.connect();
-    codec = new SchemaCodec(createSchemaRegistryClient(common.registry));
-  });
-
-  afterAll(async () => {
-    for (const runner of runners) await runner.stop();
-    await producer.disconnect();
-    for (const dir of dirs) await dir.remove();
-  });
+  const { producer, logger, client, stateDir, deadLetters, track } = runnerFixture('restore-cache-test');
+  let started = 0;
 
   async function startRunner(topics: ReturnType<typeof uniqueTopics>, cacheEntries: number): Promise<{ runner: PartitionedRunner; registry: Registry }> {
-    const dir = await temporaryDir('restore-cache');
-    dirs.push(dir);
     const registry = new Registry();
-    const runner = new PartitionedRunner({
-      kafka: createKafka(common.kafka, logger),
-      producer,
-      groupId: `${topics.engagement}.group`,
-      instanceId: `i${runners.length}`,
-      topics: [topics.engagement],
-      changelogTopic: topics.engineChangelog,
-      stateDir: dir.path,
-      cacheEntries,
-      handler: new CountingHandler(),
-      deadLetters: new DeadLetterPublisher({
+    const runner = track(
+      new PartitionedRunner({
+        kafka: client(),
         producer,
-        codec,
-        writer: await codec.writer('deadLetter', valueSubject(deadLetterTopic(topics.engagement))),
-        service: 'test',
-        clock: Date.now,
+        groupId: `${topics.engagement}.group`,
+        instanceId: `i${started++}`,
+        topics: [topics.engagement],
+        changelogTopic: topics.engineChangelog,
+        stateDir: await stateDir('restore-cache'),
+        cacheEntries,
+        handler: new CountingHandler(),
+        deadLetters: await deadLetters(topics.engagement),
+        logger,
+        registry,
       }),
-      logger,
-      registry,
-    });
-    runners.push(runner);
+    );
     void runner.start();
     await waitFor(() => runner.readiness().ready, 60_000, 'the runner joined and restored');
     return { runner, registry };

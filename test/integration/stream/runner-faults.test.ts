@@ -1,17 +1,13 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Registry } from 'prom-client';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { deadLetterTopic } from '../../../services/shared/config/common-config.ts';
 import type { DeadLetter } from '../../../services/shared/contracts/record-types.ts';
-import { createSchemaRegistryClient, SchemaCodec } from '../../../services/shared/contracts/schema-codec.ts';
-import { valueSubject } from '../../../services/shared/contracts/schema-files.ts';
-import { DeadLetterPublisher } from '../../../services/shared/kafka/dead-letter-publisher.ts';
-import { createKafka } from '../../../services/shared/kafka/kafka-client.ts';
-import { createLogger } from '../../../services/shared/logger.ts';
 import { CHANGELOG_OFFSET_KEY_PREFIX } from '../../../services/shared/stream/changelog.ts';
 import { PartitionedRunner, type PartitionHandler } from '../../../services/shared/stream/partitioned-runner.ts';
-import { createTestTopics, stackConfig, temporaryDir, uniqueTopics } from '../support/stack.ts';
+import { runnerFixture } from '../support/runner-fixture.ts';
+import { createTestTopics, uniqueTopics } from '../support/stack.ts';
 import { waitFor } from '../support/wait.ts';
 
 class NoopHandler implements PartitionHandler<null> {
@@ -27,53 +23,31 @@ class FailingHandler implements PartitionHandler<null> {
 
 
 describe('runner faults on the real broker', () => {
-  const logger = createLogger('restore-faults-test', 'silent');
-  const common = stackConfig();
-  const kafka = createKafka(common.kafka, logger);
-  const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
-  const codec = new SchemaCodec(createSchemaRegistryClient(common.registry));
-  const dirs: { remove: () => Promise<void> }[] = [];
-  const runners: PartitionedRunner<null>[] = [];
-
-  beforeAll(async () => {
-    await producer.connect();
-  });
-
-  afterAll(async () => {
-    for (const runner of runners) await runner.stop();
-    await producer.disconnect();
-    for (const dir of dirs) await dir.remove();
-  });
+  const { kafka, producer, logger, codec, client, stateDir, deadLetters, track } = runnerFixture('restore-faults-test', 'silent');
 
   async function runner(
     topics: ReturnType<typeof uniqueTopics>,
-    stateDir: string,
+    dir: string,
     registry: Registry,
     livenessStallMs?: number,
     handler: PartitionHandler<null> = new NoopHandler(),
   ): Promise<PartitionedRunner<null>> {
     const created = new PartitionedRunner<null>({
-      kafka: createKafka(common.kafka, logger),
+      kafka: client(),
       producer,
       groupId: `${topics.engagement}.group`,
       instanceId: 'a',
       topics: [topics.engagement, topics.triggers],
       changelogTopic: topics.engineChangelog,
-      stateDir,
+      stateDir: dir,
       cacheEntries: 100,
       handler,
-      deadLetters: new DeadLetterPublisher({
-        producer,
-        codec,
-        writer: await codec.writer('deadLetter', valueSubject(deadLetterTopic(topics.engagement))),
-        service: 'test',
-        clock: Date.now,
-      }),
+      deadLetters: await deadLetters(topics.engagement),
       logger,
       registry,
       ...(livenessStallMs ? { livenessStallMs } : {}),
     });
-    runners.push(created);
+    track(created);
     void created.start();
     return created;
   }
@@ -92,10 +66,9 @@ describe('runner faults on the real broker', () => {
         { partition: 0, key: 'c:y', value: '2' },
       ],
     });
-    const dir = await temporaryDir('restore-faults');
-    dirs.push(dir);
+    const dir = await stateDir('restore-faults');
     const registry = new Registry();
-    const restored = await runner(topics, dir.path, registry);
+    const restored = await runner(topics, dir, registry);
     await waitFor(() => restored.readiness().ready, 60_000, 'the runner restored and ready');
     const [store] = restored.ownedStores();
     expect(store!.nextOffset(topics.engagement)).toBe(12);
@@ -121,12 +94,11 @@ describe('runner faults on the real broker', () => {
   it('is not live, and says why, when a partition store cannot open', async () => {
     const topics = uniqueTopics('noopen');
     await createTestTopics(topics, 1);
-    const dir = await temporaryDir('restore-noopen');
-    dirs.push(dir);
+    const dir = await stateDir('restore-noopen');
     // A file where the store's directory belongs: LevelDB cannot open it (as with a broken disk).
-    await mkdir(dir.path, { recursive: true });
-    await writeFile(join(dir.path, 'partition-0'), 'not a directory');
-    const broken = await runner(topics, dir.path, new Registry());
+    await mkdir(dir, { recursive: true });
+    await writeFile(join(dir, 'partition-0'), 'not a directory');
+    const broken = await runner(topics, dir, new Registry());
     await waitFor(() => broken.readiness().detail.joined === true, 60_000, 'the runner joined');
     await waitFor(() => !broken.isLive(), 30_000, '/livez to fail');
     expect(broken.livenessProblem()).toMatch(/state store of partition\(s\) 0 cannot open/);
@@ -136,9 +108,8 @@ describe('runner faults on the real broker', () => {
   it('is not live, and says why, when its consumer loop has made no progress for STO_LIVENESS_STALL_MS', async () => {
     const topics = uniqueTopics('stall');
     await createTestTopics(topics, 1);
-    const dir = await temporaryDir('runner-stall');
-    dirs.push(dir);
-    const stalled = await runner(topics, dir.path, new Registry(), 10_000, new FailingHandler());
+    const dir = await stateDir('runner-stall');
+    const stalled = await runner(topics, dir, new Registry(), 10_000, new FailingHandler());
     await waitFor(() => stalled.readiness().ready, 60_000, 'the runner ready');
     expect(stalled.isLive()).toBe(true);
     await producer.send({ topic: topics.engagement, messages: [{ key: 'k', value: 'v' }] });

@@ -16,13 +16,12 @@ import { ClassicLevel } from 'classic-level';
 import { readdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Kafka } from 'kafkajs';
+import type { Batch, Kafka } from 'kafkajs';
 import { ChildService } from '../services/demo/child-service.ts';
 import { decodeRecipient } from '../services/engine/recipient-record.ts';
 import { SUB_BATCH_BYTES } from '../services/shared/stream/batch-applier.ts';
 import { changelogMessages } from '../services/shared/stream/changelog.ts';
 import { encodeProfile, type Profile } from '../services/model/profile.ts';
-import { SeededRandom } from '../services/simulator/seeded-random.ts';
 import type { EngagementEvent, ScheduledSend, SendTrigger } from '../services/shared/contracts/record-types.ts';
 import { createSchemaRegistryClient, SchemaCodec } from '../services/shared/contracts/schema-codec.ts';
 import { valueSubject } from '../services/shared/contracts/schema-files.ts';
@@ -31,11 +30,10 @@ import { createLogger } from '../services/shared/logger.ts';
 import { produceRecords } from '../test/integration/support/engine-fixture.ts';
 import { createTestTopics, stackConfig, temporaryDir, topicEnv, uniqueTopics } from '../test/integration/support/stack.ts';
 import { freePort } from './free-port.ts';
+import { prng, sparsePopulation } from './sparse-population.ts';
 import { buildPeer, counterDifference, readPeerDump, runPeer, type Guarantee, type PeerRun } from './kafka-streams-peer.ts';
 import { formatSection, percentile, type BenchSection } from './report.ts';
 
-const DAY_MS = 86_400_000;
-export const ZONES = ['America/New_York', 'America/Chicago', 'America/Los_Angeles', 'America/Sao_Paulo', 'Europe/London', 'Europe/Berlin', 'Africa/Lagos', 'Asia/Kolkata', 'Asia/Shanghai', 'Asia/Tokyo', 'Australia/Sydney', 'Pacific/Auckland'];
 
 export interface EngineBenchOptions {
   /** Recipients in the population (the issue's figure is for 1M). */
@@ -45,50 +43,6 @@ export interface EngineBenchOptions {
   triggersPerSecond?: number;
   burstTriggers?: number;
   quick?: boolean;
-}
-
-/** Seeded uniform numbers in [0, 1): the population is the same on every run. */
-export function prng(seed: number): () => number {
-  const random = new SeededRandom(['bench', seed]);
-  return () => random.next();
-}
-
-export const SPARSE_POPULATION_SEED = 20_261_123;
-
-/**
- * A sparse population: most recipients have a handful of events over 90 days, a few have many
- * (geometric counts, mean about 3); sends, opens (some by machines), clicks and sessions, each
- * recipient in one of a dozen zones; ordered by event time as an upstream stream would be.
- */
-export function sparsePopulation(recipients: number, now: number): EngagementEvent[] {
-  const random = prng(SPARSE_POPULATION_SEED);
-  const events: EngagementEvent[] = [];
-  for (let r = 0; r < recipients; r++) {
-    const count = 1 + Math.min(60, Math.floor(-Math.log(1 - random()) * 2));
-    const zone = ZONES[r % ZONES.length]!;
-    const habitHour = Math.floor(random() * 24);
-    for (let i = 0; i < count; i++) {
-      const kind = random();
-      const eventType: EngagementEvent['eventType'] = kind < 0.4 ? 'SEND' : kind < 0.75 ? 'OPEN' : kind < 0.85 ? 'CLICK' : 'SESSION';
-      const day = Math.floor(random() * 90);
-      const occurredAt = now - day * DAY_MS - Math.floor(((habitHour + random() * 3) % 24) * 3_600_000);
-      events.push({
-        eventId: `e-${r}-${i}`,
-        recipientId: `rcpt-${r}`,
-        channel: r % 6 === 0 ? 'PUSH' : 'EMAIL',
-        eventType,
-        occurredAt,
-        timeZone: i === 0 || random() < 0.3 ? zone : null,
-        campaignId: `c-${day}`,
-        messageId: null,
-        machineOpen: eventType === 'OPEN' && random() < 0.1 ? true : null,
-        userAgent: null,
-        deliveredAt: null,
-        attributes: {},
-      });
-    }
-  }
-  return events.sort((a, b) => a.occurredAt - b.occurredAt);
 }
 
 function trigger(id: string, recipient: string, now: number): SendTrigger {
@@ -124,32 +78,57 @@ async function directoryBytes(path: string): Promise<number> {
 }
 
 /** Raw reference: the same client consuming and decoding every record, no state. */
-async function rawConsumeRate(kafka: Kafka, codec: SchemaCodec, topic: string, count: number): Promise<{ rate: number; seconds: number; cpuSeconds: number }> {
-  const consumer = kafka.consumer({ groupId: `${topic}.bench-raw.${Date.now()}`, maxBytes: 10 * 1024 * 1024 });
+async function rawConsumeRate(kafka: Kafka, codec: SchemaCodec, topic: string, count: number): Promise<ClientRun> {
+  return consumeBatches(kafka, topic, 'bench-raw', count, async (batch) => {
+    for (const message of batch.messages) await codec.decode('engagement', message.value);
+  });
+}
+
+/** A client's run over `count` records: records per second from its first fetched batch to its last, and the CPU it used meanwhile. */
+type ClientRun = { rate: number; seconds: number; cpuSeconds: number };
+
+/**
+ * kafkajs consuming `topic` from its start, each fetched batch handed to `handle`, until `count`
+ * records are through; timed from the first batch (so not the group join) to the end of the last.
+ */
+async function consumeBatches(kafka: Kafka, topic: string, name: string, count: number, handle: (batch: Batch) => Promise<void>): Promise<ClientRun> {
+  const consumer = kafka.consumer({ groupId: `${topic}.${name}.${Date.now()}`, maxBytes: 10 * 1024 * 1024 });
   await consumer.connect();
   let seen = 0;
   let first = 0;
   let last = 0;
   let cpuAtFirst = process.cpuUsage();
   let done: () => void = () => undefined;
-  const finished = new Promise<void>((resolve) => (done = resolve));
+  let fail: (error: unknown) => void = () => undefined;
+  const finished = new Promise<void>((resolve, reject) => {
+    done = resolve;
+    fail = reject;
+  });
   await consumer.subscribe({ topic, fromBeginning: true });
   await consumer.run({
     autoCommit: false,
     eachBatch: async ({ batch }) => {
-      if (first === 0) {
-        first = performance.now();
-        cpuAtFirst = process.cpuUsage();
+      try {
+        if (first === 0) {
+          first = performance.now();
+          cpuAtFirst = process.cpuUsage();
+        }
+        await handle(batch);
+        seen += batch.messages.length;
+        last = performance.now();
+        if (seen >= count) done();
+      } catch (error) {
+        fail(error);
       }
-      for (const message of batch.messages) await codec.decode('engagement', message.value);
-      seen += batch.messages.length;
-      last = performance.now();
-      if (seen >= count) done();
     },
   });
-  await finished;
-  const cpu = process.cpuUsage(cpuAtFirst);
-  await consumer.disconnect();
+  let cpu: NodeJS.CpuUsage;
+  try {
+    await finished;
+    cpu = process.cpuUsage(cpuAtFirst);
+  } finally {
+    await consumer.disconnect();
+  }
   const seconds = (last - first) / 1000;
   return { rate: count / seconds, seconds, cpuSeconds: (cpu.user + cpu.system) / 1e6 };
 }
@@ -172,66 +151,34 @@ export async function rawConsumeProduceRate(
   changelogTopic: string,
   count: number,
   commitBytes = SUB_BATCH_BYTES,
-): Promise<{ rate: number; seconds: number; cpuSeconds: number }> {
-  const consumer = kafka.consumer({ groupId: `${topic}.bench-raw-produce.${Date.now()}`, maxBytes: 10 * 1024 * 1024 });
+): Promise<ClientRun> {
   const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
-  await Promise.all([consumer.connect(), producer.connect()]);
+  await producer.connect();
   const value = Buffer.alloc(CEILING_VALUE_BYTES, 7);
-  let seen = 0;
-  let first = 0;
-  let last = 0;
-  let cpuAtFirst = process.cpuUsage();
-  let done: () => void = () => undefined;
-  let fail: (error: unknown) => void = () => undefined;
-  const finished = new Promise<void>((resolve, reject) => {
-    done = resolve;
-    fail = reject;
-  });
-  await consumer.subscribe({ topic, fromBeginning: true });
-  await consumer.run({
-    autoCommit: false,
-    eachBatch: async ({ batch }) => {
-      try {
-        if (first === 0) {
-          first = performance.now();
-          cpuAtFirst = process.cpuUsage();
-        }
-        let dirty = new Map<string, Buffer | null>();
-        let bytes = 0;
-        let nextOffset = 0;
-        const commit = async () => {
-          if (dirty.size === 0) return;
-          await producer.sendBatch({ topicMessages: [{ topic: changelogTopic, messages: changelogMessages(batch.partition, dirty, { [topic]: nextOffset }) }] });
-          dirty = new Map();
-          bytes = 0;
-        };
-        for (const message of batch.messages) {
-          const event = (await codec.decode('engagement', message.value)) as EngagementEvent;
-          const key = `r:${event.recipientId}`;
-          dirty.set(key, value);
-          bytes += key.length + value.length;
-          nextOffset = Number(message.offset) + 1;
-          if (bytes > commitBytes) await commit();
-        }
-        await commit();
-        seen += batch.messages.length;
-        last = performance.now();
-        if (seen >= count) done();
-      } catch (error) {
-        fail(error);
-      }
-    },
-  });
-  let cpu: NodeJS.CpuUsage;
   try {
-    await finished;
-    cpu = process.cpuUsage(cpuAtFirst);
+    return await consumeBatches(kafka, topic, 'bench-raw-produce', count, async (batch) => {
+      let dirty = new Map<string, Buffer | null>();
+      let bytes = 0;
+      let nextOffset = 0;
+      const commit = async () => {
+        if (dirty.size === 0) return;
+        await producer.sendBatch({ topicMessages: [{ topic: changelogTopic, messages: changelogMessages(batch.partition, dirty, { [topic]: nextOffset }) }] });
+        dirty = new Map();
+        bytes = 0;
+      };
+      for (const message of batch.messages) {
+        const event = (await codec.decode('engagement', message.value)) as EngagementEvent;
+        const key = `r:${event.recipientId}`;
+        dirty.set(key, value);
+        bytes += key.length + value.length;
+        nextOffset = Number(message.offset) + 1;
+        if (bytes > commitBytes) await commit();
+      }
+      await commit();
+    });
   } finally {
-    await consumer.disconnect();
     await producer.disconnect();
   }
-  const seconds = (last - first) / 1000;
-  return { rate: count / seconds, seconds, cpuSeconds: (cpu.user + cpu.system) / 1e6 };
 }
 
 /**
@@ -252,7 +199,7 @@ export function clientNote(engineRate: number, kafkajsRate: number, platformatic
  * same Avro decoding of each value (SchemaCodec: Confluent framing, avsc with the registered
  * schema), no state, no commits; the client's default fetch sizes (50 MB a fetch).
  */
-async function rawConsumeRatePlatformatic(brokers: string[], codec: SchemaCodec, topic: string, count: number): Promise<{ rate: number; seconds: number; cpuSeconds: number }> {
+async function rawConsumeRatePlatformatic(brokers: string[], codec: SchemaCodec, topic: string, count: number): Promise<ClientRun> {
   const consumer = new Consumer({ groupId: `${topic}.bench-raw-platformatic.${Date.now()}`, clientId: 'bench-raw-platformatic', bootstrapBrokers: brokers, autocommit: false });
   let seen = 0;
   let first = 0;

@@ -1,7 +1,7 @@
 /**
  * The engine's ingest alone, sized and spread: `node bench/ingest-bench.ts --recipients=N
  * [--partitions=P] [--instances=1,2,3] [--cpu-prof=DIR]` on the local stack (infra/with-stack.sh).
- * Produces the sparse population's history once (bench/engine-bench.ts sparsePopulation), then for
+ * Produces the sparse population's history once (bench/sparse-population.ts), then for
  * each instance count runs that many engine processes in one group over the same topic (a fresh
  * group and state each time) and reports the total rate from the first to the last record
  * applied, each process's resident memory (peak) and the state on disk per recipient.
@@ -18,8 +18,8 @@ import { createLogger } from '../services/shared/logger.ts';
 import type { EngagementEvent } from '../services/shared/contracts/record-types.ts';
 import { valueSubject } from '../services/shared/contracts/schema-files.ts';
 import { createTestTopics, stackConfig, temporaryDir, topicEnv, uniqueTopics } from '../test/integration/support/stack.ts';
-import { prng, SPARSE_POPULATION_SEED, ZONES } from './engine-bench.ts';
 import { freePort } from './free-port.ts';
+import { sparsePopulationBatches } from './sparse-population.ts';
 import type { BenchSection } from './report.ts';
 
 export interface IngestRun {
@@ -69,81 +69,6 @@ function procStatus(pid: number | null, field: 'VmRSS' | 'VmHWM'): number {
   if (pid === null) return Number.NaN;
   const match = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
   return match ? Number(match[1]) * 1024 : Number.NaN;
-}
-
-const EVENT_TYPES = ['SEND', 'OPEN', 'CLICK', 'SESSION'] as const;
-
-/**
- * bench/engine-bench.ts sparsePopulation, the same events in the same order (the same draws of the
- * same seed; a sort by event time that keeps generation order on ties, as Array.sort does), held
- * as columns and handed out `batchSize` records at a time: 5,000,000 recipients are 12.7 million
- * events, which as objects (and their encoded messages) would not fit a default Node heap.
- */
-export function* sparsePopulationBatches(recipients: number, now: number, batchSize = 2_000): Generator<EngagementEvent[]> {
-  const random = prng(SPARSE_POPULATION_SEED);
-  let capacity = Math.max(1_024, recipients * 3);
-  let recipient = new Int32Array(capacity);
-  let ordinal = new Uint8Array(capacity);
-  let occurredAt = new Float64Array(capacity);
-  let kind = new Uint8Array(capacity);
-  let day = new Uint8Array(capacity);
-  // Bit 0: carries the zone; bit 1: a machine open.
-  let flags = new Uint8Array(capacity);
-  let count = 0;
-  const grow = () => {
-    capacity *= 2;
-    const wider = <T extends Int32Array | Uint8Array | Float64Array>(old: T): T => {
-      const next = new (old.constructor as new (length: number) => T)(capacity);
-      next.set(old);
-      return next;
-    };
-    [recipient, ordinal, occurredAt, kind, day, flags] = [wider(recipient), wider(ordinal), wider(occurredAt), wider(kind), wider(day), wider(flags)];
-  };
-  for (let r = 0; r < recipients; r++) {
-    const events = 1 + Math.min(60, Math.floor(-Math.log(1 - random()) * 2));
-    const habitHour = Math.floor(random() * 24);
-    for (let i = 0; i < events; i++) {
-      if (count === capacity) grow();
-      const draw = random();
-      const type = draw < 0.4 ? 0 : draw < 0.75 ? 1 : draw < 0.85 ? 2 : 3;
-      const eventDay = Math.floor(random() * 90);
-      recipient[count] = r;
-      ordinal[count] = i;
-      kind[count] = type;
-      day[count] = eventDay;
-      occurredAt[count] = now - eventDay * 86_400_000 - Math.floor(((habitHour + random() * 3) % 24) * 3_600_000);
-      const zoned = i === 0 || random() < 0.3;
-      const machine = type === 1 && random() < 0.1;
-      flags[count] = (zoned ? 1 : 0) | (machine ? 2 : 0);
-      count++;
-    }
-  }
-  const order = new Uint32Array(count);
-  for (let i = 0; i < count; i++) order[i] = i;
-  order.sort((a, b) => occurredAt[a]! - occurredAt[b]! || a - b);
-  for (let start = 0; start < count; start += batchSize) {
-    const batch: EngagementEvent[] = [];
-    for (let k = start; k < Math.min(count, start + batchSize); k++) {
-      const at = order[k]!;
-      const r = recipient[at]!;
-      const eventType = EVENT_TYPES[kind[at]!]!;
-      batch.push({
-        eventId: `e-${r}-${ordinal[at]}`,
-        recipientId: `rcpt-${r}`,
-        channel: r % 6 === 0 ? 'PUSH' : 'EMAIL',
-        eventType,
-        occurredAt: occurredAt[at]!,
-        timeZone: (flags[at]! & 1) !== 0 ? ZONES[r % ZONES.length]! : null,
-        campaignId: `c-${day[at]}`,
-        messageId: null,
-        machineOpen: (flags[at]! & 2) !== 0 ? true : null,
-        userAgent: null,
-        deliveredAt: null,
-        attributes: {},
-      });
-    }
-    yield batch;
-  }
 }
 
 /**

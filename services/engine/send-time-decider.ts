@@ -4,6 +4,7 @@ import { decide, validateTrigger } from '../model/decide.ts';
 import { compileDecisionConfig, type Decision, type DecisionConfig, type DecisionTrigger } from '../model/decision-types.ts';
 import { isThinHistory, MODEL_VERSION, scoreSlots, type ModelParams } from '../model/score.ts';
 import { planSends, resolveSettings, type DeploymentSettings, type PlannedSend, type ResolvedSettings } from '../model/resolve-settings.ts';
+import { DAY_MS, HOUR_MS, localSlotOf } from '../model/time/local-slot.ts';
 import { resolveTimeZone } from '../model/time/time-zone.ts';
 import type { EngineConfig } from './config.ts';
 import { applyEngagement, emptyProfile, type Profile, type Signal } from '../model/profile.ts';
@@ -188,15 +189,14 @@ export function warmUpDecisions(
   /** Each decision, to warm what follows it (the scheduled send's record and its encoding). */
   onDecision: (trigger: ReceivedSendTrigger, decision: Decision, planned: PlannedSend, settings: ResolvedSettings) => void = () => undefined,
 ): number {
-  const DAY_MS = 86_400_000;
   // Stored as a trigger finds them: encoded recipient records.
   const records = WARM_UP_ZONES.map((zone, z) => {
     const profile = emptyProfile();
     profile.timeZone = zone;
     for (let day = 40; day > 0; day -= 1 + (day % 3)) {
-      const atMs = nowMs - day * DAY_MS + ((z * 5 + day) % 24) * 3_600_000;
-      const slot = Math.floor(atMs / 3_600_000) % 168;
-      applyEngagement(profile, { slot, channel: day % 4 === 0 ? 'PUSH' : 'EMAIL', signal: WARM_UP_SIGNALS[day % WARM_UP_SIGNALS.length]!, atMs, localDay: Math.floor(atMs / DAY_MS) }, params);
+      const atMs = nowMs - day * DAY_MS + ((z * 5 + day) % 24) * HOUR_MS;
+      const { hourOfWeek, localDay } = localSlotOf(atMs, zone);
+      applyEngagement(profile, { slot: hourOfWeek, channel: day % 4 === 0 ? 'PUSH' : 'EMAIL', signal: WARM_UP_SIGNALS[day % WARM_UP_SIGNALS.length]!, atMs, localDay }, params);
     }
     return encodeRecipient({ ...newRecipientRecord(), profile });
   });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { sparsePopulation } from '../../../bench/engine-bench.ts';
-import { CacheRereads, growthNote, sparsePopulationBatches } from '../../../bench/ingest-bench.ts';
+import { CacheRereads, growthNote } from '../../../bench/ingest-bench.ts';
+import { sparsePopulation, sparsePopulationBatches } from '../../../bench/sparse-population.ts';
 
 describe('the sparse population in batches (the growth bench produces 5,000,000 recipients this way)', () => {
   it('holds the same events in the same order as sparsePopulation', () => {
